@@ -1,0 +1,1 @@
+//! arm64 decoding for display and classification of instructions that matter to unwinding.

@@ -1,0 +1,1 @@
+//! Plans regions, drives the emulator, runs the model unwinders and makes findings.

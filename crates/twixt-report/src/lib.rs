@@ -1,0 +1,1 @@
+//! Deterministic report renderers: text and JSON.

@@ -1,0 +1,2 @@
+//! The twixt command line.
+fn main() {}
