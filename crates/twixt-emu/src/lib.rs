@@ -1,21 +1,514 @@
-//! The Unicorn harness: memory map, goroutine stack, fake g, boundary observation.
+//! The Unicorn harness: maps an image's segments, a goroutine stack with guard pages, a fake
+//! `g` and scratch memory, then runs one region at a time from a synthesized machine state
+//! and hands an [`Observer`] a read-only view of every instruction boundary.
+//!
+//! This is the only crate that uses `unicorn-engine`. Architecture invariants: one engine
+//! belongs to one thread; a region is run with a single `emu_start`; nothing the input does
+//! can reach the host (no host memory is mapped, system calls end the region).
 
-#[cfg(test)]
-mod smoke {
-    use unicorn_engine::unicorn_const::{Arch, Mode, Prot};
-    use unicorn_engine::{RegisterARM64, Unicorn};
+mod layout;
 
-    /// Proves the C build of Unicorn works: runs three arm64 instructions.
-    #[test]
-    fn unicorn_runs_arm64_instructions() {
-        // mov x0, #5 ; add x1, x0, #7 ; sub sp, sp, #16
-        let code: [u8; 12] = [0xa0, 0x00, 0x80, 0xd2, 0x01, 0x1c, 0x00, 0x91, 0xff, 0x43, 0x00, 0xd1];
-        let mut uc = Unicorn::new(Arch::ARM64, Mode::LITTLE_ENDIAN).expect("unicorn");
-        uc.mem_map(0x10000, 0x1000, Prot::ALL).unwrap();
-        uc.mem_write(0x10000, &code).unwrap();
-        uc.reg_write(RegisterARM64::SP, 0x20000).unwrap();
-        uc.emu_start(0x10000, 0x10000 + code.len() as u64, 0, 0).unwrap();
-        assert_eq!(uc.reg_read(RegisterARM64::X1).unwrap(), 12);
-        assert_eq!(uc.reg_read(RegisterARM64::SP).unwrap(), 0x20000 - 16);
+use std::time::{Duration, Instant};
+
+use unicorn_engine::unicorn_const::{Arch, HookType, MemType, Mode, Prot};
+use unicorn_engine::{RegisterARM64, Unicorn};
+
+pub use layout::Layout;
+
+/// A memory range to map from the image.
+#[derive(Clone, Debug)]
+pub struct MapRange<'d> {
+    /// Virtual address.
+    pub vaddr: u64,
+    /// Size in memory (bytes past `data` are zero).
+    pub size: u64,
+    /// Readable.
+    pub read: bool,
+    /// Writable.
+    pub write: bool,
+    /// Executable.
+    pub execute: bool,
+    /// Initial contents.
+    pub data: &'d [u8],
+}
+
+/// Why the harness could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum EmuError {
+    /// Unicorn refused to start.
+    #[error("cannot start the arm64 emulator: {0:?}")]
+    Engine(unicorn_engine::unicorn_const::uc_error),
+    /// A segment could not be mapped.
+    #[error("cannot map segment at {vaddr:#x} ({size:#x} bytes): {err:?}")]
+    Map {
+        /// Segment address.
+        vaddr: u64,
+        /// Segment size.
+        size: u64,
+        /// Unicorn's error.
+        err: unicorn_engine::unicorn_const::uc_error,
+    },
+    /// A segment overlaps the harness's own regions.
+    #[error("segment at {vaddr:#x} overlaps the emulator's stack or scratch regions")]
+    Overlap {
+        /// Segment address.
+        vaddr: u64,
+    },
+}
+
+/// The machine state a region starts from.
+#[derive(Clone, Debug)]
+pub struct RegionStart {
+    /// First instruction.
+    pub pc: u64,
+    /// Address of the last instruction to observe; the run stops *at* it (its boundary is
+    /// observed, it is not executed).
+    pub last: u64,
+    /// Number of instructions from `pc` to `last` inclusive (the instruction budget).
+    pub instructions: usize,
+    /// X0..X30 (X28 is set to the fake `g` whatever this says).
+    pub x: [u64; 31],
+    /// SP.
+    pub sp: u64,
+    /// Words to plant in memory before the run (saved LR, saved R29, ...).
+    pub writes: Vec<(u64, u64)>,
+}
+
+/// The registers at a boundary and a way to read memory there.
+pub struct Boundary<'u, 'e, D> {
+    uc: &'u Unicorn<'e, D>,
+    /// PC of the instruction about to execute.
+    pub pc: u64,
+    /// SP.
+    pub sp: u64,
+    /// X29.
+    pub fp: u64,
+    /// X30.
+    pub lr: u64,
+    /// Index of this boundary within the region (0 = the region's first instruction).
+    pub index: usize,
+}
+
+impl<D> Boundary<'_, '_, D> {
+    /// Reads general register Xn (n < 31).
+    pub fn x(&self, n: u8) -> u64 {
+        match n {
+            0..=28 => self
+                .uc
+                .reg_read(RegisterARM64::X0 as i32 + i32::from(n))
+                .unwrap_or(0),
+            29 => self.fp,
+            30 => self.lr,
+            _ => 0,
+        }
+    }
+
+    /// Reads a little-endian word, `None` if unmapped.
+    pub fn read_u64(&self, addr: u64) -> Option<u64> {
+        let mut buf = [0u8; 8];
+        self.uc.mem_read(addr, &mut buf).ok()?;
+        Some(u64::from_le_bytes(buf))
     }
 }
+
+/// Receives every boundary of a region.
+pub trait Observer {
+    /// Called before the instruction at `b.pc` executes. Return `false` to stop the region.
+    fn boundary(&mut self, b: &Boundary<'_, '_, HookState<Self>>) -> bool
+    where
+        Self: Sized;
+}
+
+/// How a region ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunEnd {
+    /// Every boundary up to and including `last` was observed.
+    Completed,
+    /// The observer asked to stop.
+    Stopped,
+    /// The region could not be run to its end; the reason is for the report.
+    Unanalysed(String),
+}
+
+/// State shared with the hooks: the observer, and what went wrong.
+pub struct HookState<O> {
+    observer: Option<O>,
+    region: (u64, u64),
+    seen: usize,
+    budget: usize,
+    deadline: Option<Instant>,
+    failure: Option<String>,
+    stopped: bool,
+    scratch_pages: Vec<u64>,
+    max_scratch_pages: usize,
+    scratch_word: u64,
+    layout: Layout,
+}
+
+/// One emulator with an image mapped into it.
+pub struct Harness<O: Observer + 'static> {
+    uc: Unicorn<'static, HookState<O>>,
+    layout: Layout,
+    dirty: Option<(u64, u64)>,
+    time_budget: Duration,
+    poison: Vec<u8>,
+}
+
+const PAGE: u64 = 0x1000;
+
+impl<O: Observer + 'static> Harness<O> {
+    /// Maps `ranges` (the image's loadable segments) and the harness's own regions.
+    pub fn new(ranges: &[MapRange<'_>], layout: Layout) -> Result<Self, EmuError> {
+        let state = HookState {
+            observer: None,
+            region: (0, 0),
+            seen: 0,
+            budget: 0,
+            deadline: None,
+            failure: None,
+            stopped: false,
+            scratch_pages: Vec::new(),
+            max_scratch_pages: 64,
+            scratch_word: layout.scratch_pointer(),
+            layout,
+        };
+        let mut uc = Unicorn::new_with_data(Arch::ARM64, Mode::LITTLE_ENDIAN, state)
+            .map_err(EmuError::Engine)?;
+        map_image(&mut uc, ranges, &layout)?;
+        layout.map_harness(&mut uc).map_err(EmuError::Engine)?;
+        install_hooks(&mut uc).map_err(EmuError::Engine)?;
+        Ok(Harness {
+            uc,
+            layout,
+            dirty: None,
+            time_budget: Duration::from_millis(200),
+            poison: std::iter::repeat_n(layout.poison().to_le_bytes(), 8192)
+                .flatten()
+                .collect(),
+        })
+    }
+
+    /// The address layout (stack, g, scratch) this harness uses.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// Sets the wall-time budget per region.
+    pub fn set_time_budget(&mut self, budget: Duration) {
+        self.time_budget = budget;
+    }
+
+    /// Runs one region, handing each boundary to `observer`; returns the observer back.
+    pub fn run(&mut self, start: &RegionStart, observer: O) -> (O, RunEnd) {
+        self.restore_stack(start.sp);
+        {
+            let st = self.uc.get_data_mut();
+            st.observer = Some(observer);
+            st.region = (start.pc, start.last);
+            st.seen = 0;
+            st.budget = start.instructions;
+            st.deadline = Some(Instant::now() + self.time_budget);
+            st.failure = None;
+            st.stopped = false;
+        }
+        let setup = self.set_state(start);
+        let end = match setup {
+            Err(e) => RunEnd::Unanalysed(format!("cannot set up region: {e:?}")),
+            Ok(()) => self.execute(start),
+        };
+        self.unmap_scratch_pages();
+        let observer = self
+            .uc
+            .get_data_mut()
+            .observer
+            .take()
+            .expect("observer is put back after every boundary");
+        (observer, end)
+    }
+
+    fn execute(&mut self, start: &RegionStart) -> RunEnd {
+        // `until` stops before the last instruction executes; the count is a second bound,
+        // in case the region is not the straight line the planner thought.
+        let result = if start.pc == start.last {
+            Ok(())
+        } else {
+            self.uc
+                .emu_start(start.pc, start.last, 0, start.instructions.saturating_add(1))
+        };
+        let st = self.uc.get_data();
+        if let Some(f) = &st.failure {
+            return RunEnd::Unanalysed(f.clone());
+        }
+        if st.stopped {
+            return RunEnd::Stopped;
+        }
+        let pc = self.uc.pc_read().unwrap_or(0);
+        if let Err(e) = result {
+            return RunEnd::Unanalysed(format!("{} at pc {pc:#x}", describe_error(e)));
+        }
+        if pc != start.last {
+            return RunEnd::Unanalysed(format!(
+                "left the region at pc {pc:#x} before reaching {:#x}",
+                start.last
+            ));
+        }
+        // The last boundary: the hook does not fire for `until`, so observe it here.
+        if observe(&mut self.uc, start.last) {
+            RunEnd::Completed
+        } else {
+            RunEnd::Stopped
+        }
+    }
+
+    fn set_state(&mut self, start: &RegionStart) -> Result<(), unicorn_engine::unicorn_const::uc_error> {
+        for (i, v) in start.x.iter().enumerate() {
+            let value = if i == 28 { self.layout.g } else { *v };
+            let reg = match i {
+                29 => RegisterARM64::X29 as i32,
+                30 => RegisterARM64::X30 as i32,
+                n => RegisterARM64::X0 as i32 + n as i32,
+            };
+            self.uc.reg_write(reg, value)?;
+        }
+        self.uc.reg_write(RegisterARM64::NZCV, 0)?;
+        self.uc.reg_write(RegisterARM64::SP, start.sp)?;
+        self.uc.reg_write(RegisterARM64::PC, start.pc)?;
+        for (addr, value) in &start.writes {
+            self.uc.mem_write(*addr, &value.to_le_bytes())?;
+        }
+        let lo = start
+            .writes
+            .iter()
+            .map(|w| w.0)
+            .chain([start.sp])
+            .min()
+            .unwrap_or(start.sp);
+        self.mark_dirty(lo.saturating_sub(4096), self.layout.stack_hi);
+        Ok(())
+    }
+
+    /// Writes the poison pattern back over the part of the stack the previous region could
+    /// have touched, so that each region sees the same memory whatever ran before it.
+    fn restore_stack(&mut self, next_sp: u64) {
+        let below = next_sp.saturating_sub(4096).max(self.layout.stack_lo);
+        self.mark_dirty(below, self.layout.stack_hi);
+        if let Some((lo, hi)) = self.dirty.take() {
+            let lo = lo.max(self.layout.stack_lo) & !7;
+            let hi = hi.min(self.layout.stack_hi);
+            if lo < hi {
+                let poison = &self.poison;
+                let mut addr = lo;
+                while addr < hi {
+                    let n = (hi - addr).min(poison.len() as u64);
+                    let _ = self.uc.mem_write(addr, &poison[..n as usize]);
+                    addr += n;
+                }
+            }
+        }
+    }
+
+    fn mark_dirty(&mut self, lo: u64, hi: u64) {
+        self.dirty = Some(match self.dirty {
+            None => (lo, hi),
+            Some((a, b)) => (a.min(lo), b.max(hi)),
+        });
+    }
+
+    fn unmap_scratch_pages(&mut self) {
+        let pages = std::mem::take(&mut self.uc.get_data_mut().scratch_pages);
+        for p in pages {
+            let _ = self.uc.mem_unmap(p, PAGE);
+        }
+    }
+
+    /// Records that the stack down to `sp_min` may have been written by the region just run
+    /// (observers call this with the lowest SP they saw).
+    pub fn note_stack_use(&mut self, sp_min: u64) {
+        self.mark_dirty(sp_min.saturating_sub(4096), self.layout.stack_hi);
+    }
+
+    /// Reads memory directly (for tests and evidence).
+    pub fn read_u64(&self, addr: u64) -> Option<u64> {
+        let mut buf = [0u8; 8];
+        self.uc.mem_read(addr, &mut buf).ok()?;
+        Some(u64::from_le_bytes(buf))
+    }
+}
+
+fn describe_error(e: unicorn_engine::unicorn_const::uc_error) -> String {
+    use unicorn_engine::unicorn_const::uc_error as E;
+    match e {
+        E::READ_UNMAPPED => "read from unmapped memory".into(),
+        E::WRITE_UNMAPPED => "write to unmapped memory".into(),
+        E::FETCH_UNMAPPED => "fetch from unmapped memory".into(),
+        E::WRITE_PROT => "write to read-only memory".into(),
+        E::READ_PROT => "read from unreadable memory".into(),
+        E::FETCH_PROT => "fetch from non-executable memory".into(),
+        E::INSN_INVALID => "invalid instruction".into(),
+        E::EXCEPTION => "unhandled CPU exception".into(),
+        other => format!("emulator error {other:?}"),
+    }
+}
+
+fn map_image<D>(uc: &mut Unicorn<'static, D>, ranges: &[MapRange<'_>], layout: &Layout) -> Result<(), EmuError> {
+    // Pages can be shared by two segments (Go aligns segments to 64 KiB, but be safe): give
+    // each page the union of the permissions of the segments that touch it.
+    let mut pages: std::collections::BTreeMap<u64, Prot> = std::collections::BTreeMap::new();
+    for r in ranges {
+        if r.size == 0 {
+            continue;
+        }
+        let end = r.vaddr.saturating_add(r.size);
+        if layout.overlaps(r.vaddr, end) {
+            return Err(EmuError::Overlap { vaddr: r.vaddr });
+        }
+        let mut prot = Prot::NONE;
+        if r.read {
+            prot |= Prot::READ;
+        }
+        if r.write {
+            prot |= Prot::WRITE;
+        }
+        if r.execute {
+            prot |= Prot::EXEC | Prot::READ;
+        }
+        let mut p = r.vaddr & !(PAGE - 1);
+        while p < end {
+            let e = pages.entry(p).or_insert(Prot::NONE);
+            *e |= prot;
+            p += PAGE;
+        }
+    }
+    // Map runs of pages with equal permissions in one call each.
+    let mut run: Option<(u64, u64, Prot)> = None;
+    let mut runs = Vec::new();
+    for (&p, &prot) in &pages {
+        match run {
+            Some((start, end, pr)) if end == p && pr == prot => run = Some((start, end + PAGE, pr)),
+            _ => {
+                if let Some(r) = run.take() {
+                    runs.push(r);
+                }
+                run = Some((p, p + PAGE, prot));
+            }
+        }
+    }
+    runs.extend(run);
+    for (start, end, _) in runs {
+        // Map writable first so the contents can be copied in, then set the real permissions.
+        uc.mem_map(start, end - start, Prot::ALL).map_err(|err| EmuError::Map {
+            vaddr: start,
+            size: end - start,
+            err,
+        })?;
+    }
+    for r in ranges {
+        if !r.data.is_empty() {
+            let n = (r.data.len() as u64).min(r.size) as usize;
+            uc.mem_write(r.vaddr, &r.data[..n]).map_err(|err| EmuError::Map {
+                vaddr: r.vaddr,
+                size: r.size,
+                err,
+            })?;
+        }
+    }
+    for (&p, &prot) in &pages {
+        uc.mem_protect(p, PAGE, prot).map_err(|err| EmuError::Map {
+            vaddr: p,
+            size: PAGE,
+            err,
+        })?;
+    }
+    Ok(())
+}
+
+fn observe<O: Observer + 'static>(uc: &mut Unicorn<'_, HookState<O>>, pc: u64) -> bool {
+    let index = uc.get_data().seen;
+    let Some(mut observer) = uc.get_data_mut().observer.take() else {
+        return false;
+    };
+    let keep_going = {
+        let b = Boundary {
+            pc,
+            sp: uc.reg_read(RegisterARM64::SP).unwrap_or(0),
+            fp: uc.reg_read(RegisterARM64::X29).unwrap_or(0),
+            lr: uc.reg_read(RegisterARM64::X30).unwrap_or(0),
+            index,
+            uc,
+        };
+        observer.boundary(&b)
+    };
+    let st = uc.get_data_mut();
+    st.observer = Some(observer);
+    st.seen += 1;
+    if !keep_going {
+        st.stopped = true;
+    }
+    keep_going
+}
+
+fn install_hooks<O: Observer + 'static>(uc: &mut Unicorn<'static, HookState<O>>) -> Result<(), unicorn_engine::unicorn_const::uc_error> {
+    uc.add_code_hook(1, 0, |uc, addr, _size| {
+        let st = uc.get_data();
+        if st.stopped || st.failure.is_some() {
+            return;
+        }
+        let (first, last) = st.region;
+        if addr < first || addr >= last {
+            let msg = format!("control left the region: reached {addr:#x}");
+            uc.get_data_mut().failure = Some(msg);
+            let _ = uc.emu_stop();
+            return;
+        }
+        if st.seen >= st.budget {
+            let msg = format!("instruction budget of {} exhausted at {addr:#x}", st.budget);
+            uc.get_data_mut().failure = Some(msg);
+            let _ = uc.emu_stop();
+            return;
+        }
+        if st.seen % 1024 == 1023 && st.deadline.is_some_and(|d| Instant::now() > d) {
+            uc.get_data_mut().failure = Some(format!("time budget exhausted at {addr:#x}"));
+            let _ = uc.emu_stop();
+            return;
+        }
+        if !observe(uc, addr) {
+            let _ = uc.emu_stop();
+        }
+    })?;
+    uc.add_intr_hook(|uc, intno| {
+        let pc = uc.pc_read().unwrap_or(0);
+        let st = uc.get_data_mut();
+        if st.failure.is_none() {
+            st.failure = Some(format!("system instruction or exception {intno} at {pc:#x}"));
+        }
+        let _ = uc.emu_stop();
+    })?;
+    // Data accesses through pointers the synthesized state did not foresee: give them a
+    // scratch page (bounded), so a block that dereferences a loaded value keeps running.
+    uc.add_mem_hook(
+        HookType::MEM_READ_UNMAPPED | HookType::MEM_WRITE_UNMAPPED,
+        1,
+        0,
+        |uc, _kind: MemType, addr, _size, _value| {
+            let page = addr & !(PAGE - 1);
+            let st = uc.get_data();
+            if st.scratch_pages.len() >= st.max_scratch_pages || !st.layout.may_scratch(page) {
+                return false;
+            }
+            let word = st.scratch_word;
+            if uc.mem_map(page, PAGE, Prot::READ | Prot::WRITE).is_err() {
+                return false;
+            }
+            let fill: Vec<u8> = std::iter::repeat_n(word.to_le_bytes(), (PAGE / 8) as usize)
+                .flatten()
+                .collect();
+            let _ = uc.mem_write(page, &fill);
+            uc.get_data_mut().scratch_pages.push(page);
+            true
+        },
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
