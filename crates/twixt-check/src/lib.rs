@@ -1,1 +1,14 @@
 //! Plans regions, drives the emulator, runs the model unwinders and makes findings.
+//!
+//! Architecture invariant: the truth (the real call chain) comes from what the harness
+//! planted and observed, never from a model unwinder; a function that cannot be analysed
+//! becomes an "unanalysed: reason" entry, never a silent pass or an abort of the run.
+
+pub mod finding;
+pub mod plan;
+pub mod program;
+pub mod scan;
+
+pub use finding::{ContextLine, Finding, ScanReport, Severity, Summary, Unanalysed};
+pub use program::{FuncMeta, GoProgram, ProgramError};
+pub use scan::{ScanError, ScanOptions, scan};

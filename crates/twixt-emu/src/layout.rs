@@ -1,7 +1,7 @@
 //! Where the harness puts its own memory: the goroutine stack (with unmapped guard pages
 //! around it), the fake `g` that R28 points to, and scratch memory for pointers the
 //! synthesized state cannot know. The addresses are far from where Go links programs
-//! (text from 0x10000, heap arenas from 0xc000000000), and all within 48 bits.
+//! (text from 0x10000, heap arenas from 0x4000000000), and all within 48 bits.
 
 use unicorn_engine::Unicorn;
 use unicorn_engine::unicorn_const::{Prot, uc_error};
@@ -32,9 +32,11 @@ impl Default for Layout {
         Layout {
             stack_lo: stack_hi - (48 << 20),
             stack_hi,
-            g: 0x6000_0000_0000,
-            scratch_lo: 0x6000_0001_0000,
-            scratch_hi: 0x6000_0011_0000,
+            // Scratch values end up used as indices and lengths as well as pointers; a
+            // small value keeps `base + index * 8` inside the 48-bit address space.
+            g: 0x0fff_0000,
+            scratch_lo: 0x1000_0000,
+            scratch_hi: 0x1004_0000,
         }
     }
 }
@@ -67,20 +69,28 @@ impl Layout {
         ours.iter().any(|&(a, b)| lo < b && a < hi)
     }
 
-    /// Whether an unforeseen access to `page` may get a scratch page: not the null page
-    /// range, not the stack guards, within the 48-bit address space.
+    /// Whether an unforeseen access to `page` may get a scratch page: anywhere in the
+    /// 48-bit address space except the stack's guards. Even a nil dereference continues
+    /// (the checker studies unwinding at boundaries, not what the data means).
     pub fn may_scratch(&self, page: u64) -> bool {
-        page >= 0x10000 && page < (1 << 48) && !self.overlaps(page, page + 0x1000)
+        page < (1 << 48) && !self.overlaps(page, page + 0x1000)
     }
 
     /// Maps the stack, the fake g and scratch memory.
-    pub(crate) fn map_harness<D>(&self, uc: &mut Unicorn<'static, D>) -> Result<(), uc_error> {
+    pub(crate) fn map_harness<D>(&self, uc: &mut Unicorn<'_, D>) -> Result<(), uc_error> {
         let fill = |len: u64, word: u64| -> Vec<u8> {
             std::iter::repeat_n(word.to_le_bytes(), (len / 8) as usize)
                 .flatten()
                 .collect()
         };
         uc.mem_map(self.stack_lo, self.stack_hi - self.stack_lo, Prot::READ | Prot::WRITE)?;
+        // The whole stack starts poisoned; regions restore what they wrote.
+        let chunk = fill(1 << 20, self.poison());
+        let mut at = self.stack_lo;
+        while at < self.stack_hi {
+            uc.mem_write(at, &chunk)?;
+            at += 1 << 20;
+        }
         uc.mem_map(self.scratch_lo, self.scratch_hi - self.scratch_lo, Prot::READ | Prot::WRITE)?;
         uc.mem_write(self.scratch_lo, &fill(self.scratch_hi - self.scratch_lo, self.scratch_pointer()))?;
         uc.mem_map(self.g, 0x1000, Prot::READ | Prot::WRITE)?;

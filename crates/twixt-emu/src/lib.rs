@@ -139,24 +139,68 @@ pub struct HookState<O> {
     deadline: Option<Instant>,
     failure: Option<String>,
     stopped: bool,
-    scratch_pages: Vec<u64>,
+    /// Scratch pages mapped on demand. They stay mapped for later regions (mapping is the
+    /// expensive part), their writes are undone like any other page's.
+    scratch_pages: std::collections::HashSet<u64>,
+    /// Scratch pages mapped during this region, and the most one region may map.
+    new_scratch_pages: usize,
     max_scratch_pages: usize,
     scratch_word: u64,
     layout: Layout,
+    /// Stack ranges written during this region.
+    stack_dirty: Intervals,
+    /// Pages outside the stack written during this region, with their contents from
+    /// before the first write: restored afterwards, so that every region starts from the
+    /// same memory whatever ran before it (and reports do not depend on scan order).
+    saved: Vec<(u64, Vec<u8>)>,
 }
 
 /// One emulator with an image mapped into it.
-pub struct Harness<O: Observer + 'static> {
-    uc: Unicorn<'static, HookState<O>>,
+pub struct Harness<'e, O: Observer> {
+    uc: Unicorn<'e, HookState<O>>,
     layout: Layout,
-    dirty: Option<(u64, u64)>,
+    dirty: Intervals,
     time_budget: Duration,
     poison: Vec<u8>,
 }
 
 const PAGE: u64 = 0x1000;
 
-impl<O: Observer + 'static> Harness<O> {
+/// A few address ranges, merged when close: what a region wrote on the stack. Frames of
+/// many megabytes are written near their bottom and top only, so one `[min, max)` range
+/// would make restoring them cost the whole frame.
+#[derive(Clone, Debug, Default)]
+struct Intervals {
+    ranges: Vec<(u64, u64)>,
+}
+
+impl Intervals {
+    const MERGE_GAP: u64 = 4096;
+    const MAX: usize = 16;
+
+    fn add(&mut self, lo: u64, hi: u64) {
+        for r in &mut self.ranges {
+            if lo <= r.1.saturating_add(Self::MERGE_GAP) && r.0 <= hi.saturating_add(Self::MERGE_GAP) {
+                r.0 = r.0.min(lo);
+                r.1 = r.1.max(hi);
+                return;
+            }
+        }
+        if self.ranges.len() >= Self::MAX {
+            // Too scattered: one range over all of it is still correct, only slower.
+            let all = self.ranges.iter().fold((lo, hi), |a, r| (a.0.min(r.0), a.1.max(r.1)));
+            self.ranges = vec![all];
+            return;
+        }
+        self.ranges.push((lo, hi));
+    }
+
+    fn take(&mut self) -> Vec<(u64, u64)> {
+        std::mem::take(&mut self.ranges)
+    }
+}
+
+impl<'e, O: Observer + 'e> Harness<'e, O> {
     /// Maps `ranges` (the image's loadable segments) and the harness's own regions.
     pub fn new(ranges: &[MapRange<'_>], layout: Layout) -> Result<Self, EmuError> {
         let state = HookState {
@@ -167,12 +211,19 @@ impl<O: Observer + 'static> Harness<O> {
             deadline: None,
             failure: None,
             stopped: false,
-            scratch_pages: Vec::new(),
-            max_scratch_pages: 64,
+            scratch_pages: std::collections::HashSet::new(),
+            new_scratch_pages: 0,
+            max_scratch_pages: 256,
             scratch_word: layout.scratch_pointer(),
             layout,
+            stack_dirty: Intervals::default(),
+            saved: Vec::new(),
         };
         let mut uc = Unicorn::new_with_data(Arch::ARM64, Mode::LITTLE_ENDIAN, state)
+            .map_err(EmuError::Engine)?;
+        // The newest architecture level: Go uses LSE atomics (LDADDAL, CASAL, SWPAL) when
+        // the CPU has them, and the default Cortex-A57 model would trap on them.
+        uc.ctl_set_cpu_model(unicorn_engine::Arm64CpuModel::MAX as i32)
             .map_err(EmuError::Engine)?;
         map_image(&mut uc, ranges, &layout)?;
         layout.map_harness(&mut uc).map_err(EmuError::Engine)?;
@@ -180,7 +231,7 @@ impl<O: Observer + 'static> Harness<O> {
         Ok(Harness {
             uc,
             layout,
-            dirty: None,
+            dirty: Intervals::default(),
             time_budget: Duration::from_millis(200),
             poison: std::iter::repeat_n(layout.poison().to_le_bytes(), 8192)
                 .flatten()
@@ -200,7 +251,7 @@ impl<O: Observer + 'static> Harness<O> {
 
     /// Runs one region, handing each boundary to `observer`; returns the observer back.
     pub fn run(&mut self, start: &RegionStart, observer: O) -> (O, RunEnd) {
-        self.restore_stack(start.sp);
+        self.restore_stack();
         {
             let st = self.uc.get_data_mut();
             st.observer = Some(observer);
@@ -216,7 +267,8 @@ impl<O: Observer + 'static> Harness<O> {
             Err(e) => RunEnd::Unanalysed(format!("cannot set up region: {e:?}")),
             Ok(()) => self.execute(start),
         };
-        self.unmap_scratch_pages();
+        self.uc.get_data_mut().new_scratch_pages = 0;
+        self.restore_pristine_pages();
         let observer = self
             .uc
             .get_data_mut()
@@ -276,55 +328,39 @@ impl<O: Observer + 'static> Harness<O> {
         for (addr, value) in &start.writes {
             self.uc.mem_write(*addr, &value.to_le_bytes())?;
         }
-        let lo = start
-            .writes
-            .iter()
-            .map(|w| w.0)
-            .chain([start.sp])
-            .min()
-            .unwrap_or(start.sp);
-        self.mark_dirty(lo.saturating_sub(4096), self.layout.stack_hi);
+        for (addr, _) in &start.writes {
+            self.dirty.add(*addr, addr.saturating_add(8));
+        }
         Ok(())
     }
 
-    /// Writes the poison pattern back over the part of the stack the previous region could
-    /// have touched, so that each region sees the same memory whatever ran before it.
-    fn restore_stack(&mut self, next_sp: u64) {
-        let below = next_sp.saturating_sub(4096).max(self.layout.stack_lo);
-        self.mark_dirty(below, self.layout.stack_hi);
-        if let Some((lo, hi)) = self.dirty.take() {
+    /// Writes the poison pattern back over the parts of the stack the previous region
+    /// wrote (and the words the harness planted), so that each region sees the same memory
+    /// whatever ran before it.
+    fn restore_stack(&mut self) {
+        for (lo, hi) in self.dirty.take() {
             let lo = lo.max(self.layout.stack_lo) & !7;
             let hi = hi.min(self.layout.stack_hi);
-            if lo < hi {
-                let poison = &self.poison;
-                let mut addr = lo;
-                while addr < hi {
-                    let n = (hi - addr).min(poison.len() as u64);
-                    let _ = self.uc.mem_write(addr, &poison[..n as usize]);
-                    addr += n;
-                }
+            let mut addr = lo;
+            while addr < hi {
+                let n = (hi - addr).min(self.poison.len() as u64);
+                let _ = self.uc.mem_write(addr, &self.poison[..n as usize]);
+                addr += n;
             }
         }
     }
 
-    fn mark_dirty(&mut self, lo: u64, hi: u64) {
-        self.dirty = Some(match self.dirty {
-            None => (lo, hi),
-            Some((a, b)) => (a.min(lo), b.max(hi)),
-        });
-    }
-
-    fn unmap_scratch_pages(&mut self) {
-        let pages = std::mem::take(&mut self.uc.get_data_mut().scratch_pages);
-        for p in pages {
-            let _ = self.uc.mem_unmap(p, PAGE);
+    fn restore_pristine_pages(&mut self) {
+        let st = self.uc.get_data_mut();
+        let saved = std::mem::take(&mut st.saved);
+        let mut stack = std::mem::take(&mut st.stack_dirty);
+        for (lo, hi) in stack.take() {
+            self.dirty.add(lo, hi);
         }
-    }
-
-    /// Records that the stack down to `sp_min` may have been written by the region just run
-    /// (observers call this with the lowest SP they saw).
-    pub fn note_stack_use(&mut self, sp_min: u64) {
-        self.mark_dirty(sp_min.saturating_sub(4096), self.layout.stack_hi);
+        // Reverse order: if a page was saved twice, the oldest copy wins.
+        for (page, bytes) in saved.into_iter().rev() {
+            let _ = self.uc.mem_write(page, &bytes);
+        }
     }
 
     /// Reads memory directly (for tests and evidence).
@@ -350,7 +386,8 @@ fn describe_error(e: unicorn_engine::unicorn_const::uc_error) -> String {
     }
 }
 
-fn map_image<D>(uc: &mut Unicorn<'static, D>, ranges: &[MapRange<'_>], layout: &Layout) -> Result<(), EmuError> {
+/// Maps the image's segments with their permissions.
+fn map_image<D>(uc: &mut Unicorn<'_, D>, ranges: &[MapRange<'_>], layout: &Layout) -> Result<(), EmuError> {
     // Pages can be shared by two segments (Go aligns segments to 64 KiB, but be safe): give
     // each page the union of the permissions of the segments that touch it.
     let mut pages: std::collections::BTreeMap<u64, Prot> = std::collections::BTreeMap::new();
@@ -422,7 +459,7 @@ fn map_image<D>(uc: &mut Unicorn<'static, D>, ranges: &[MapRange<'_>], layout: &
     Ok(())
 }
 
-fn observe<O: Observer + 'static>(uc: &mut Unicorn<'_, HookState<O>>, pc: u64) -> bool {
+fn observe<O: Observer>(uc: &mut Unicorn<'_, HookState<O>>, pc: u64) -> bool {
     let index = uc.get_data().seen;
     let Some(mut observer) = uc.get_data_mut().observer.take() else {
         return false;
@@ -447,7 +484,7 @@ fn observe<O: Observer + 'static>(uc: &mut Unicorn<'_, HookState<O>>, pc: u64) -
     keep_going
 }
 
-fn install_hooks<O: Observer + 'static>(uc: &mut Unicorn<'static, HookState<O>>) -> Result<(), unicorn_engine::unicorn_const::uc_error> {
+fn install_hooks<'e, O: Observer + 'e>(uc: &mut Unicorn<'e, HookState<O>>) -> Result<(), unicorn_engine::unicorn_const::uc_error> {
     uc.add_code_hook(1, 0, |uc, addr, _size| {
         let st = uc.get_data();
         if st.stopped || st.failure.is_some() {
@@ -483,16 +520,47 @@ fn install_hooks<O: Observer + 'static>(uc: &mut Unicorn<'static, HookState<O>>)
         }
         let _ = uc.emu_stop();
     })?;
+    // Every store: the stack's dirty range grows; any other page is saved before its first
+    // write of the region. Stores are a small share of instructions, so this costs little
+    // next to the per-instruction code hook.
+    uc.add_mem_hook(HookType::MEM_WRITE, 1, 0, |uc, _kind: MemType, addr, size, _value| {
+        let st = uc.get_data();
+        let end = addr.saturating_add(size as u64);
+        if addr >= st.layout.stack_lo && addr < st.layout.stack_hi {
+            uc.get_data_mut().stack_dirty.add(addr, end);
+            return true;
+        }
+        let first = addr & !(PAGE - 1);
+        let last = end.saturating_sub(1) & !(PAGE - 1);
+        let mut page = first;
+        while page <= last {
+            let known = uc.get_data().saved.iter().any(|(p, _)| *p == page);
+            if !known && let Ok(bytes) = uc.mem_read_as_vec(page, PAGE as usize) {
+                uc.get_data_mut().saved.push((page, bytes));
+            }
+            page += PAGE;
+        }
+        true
+    })?;
     // Data accesses through pointers the synthesized state did not foresee: give them a
     // scratch page (bounded), so a block that dereferences a loaded value keeps running.
     uc.add_mem_hook(
         HookType::MEM_READ_UNMAPPED | HookType::MEM_WRITE_UNMAPPED,
         1,
         0,
-        |uc, _kind: MemType, addr, _size, _value| {
+        |uc, kind: MemType, addr, _size, _value| {
             let page = addr & !(PAGE - 1);
             let st = uc.get_data();
-            if st.scratch_pages.len() >= st.max_scratch_pages || !st.layout.may_scratch(page) {
+            if st.new_scratch_pages >= st.max_scratch_pages || !st.layout.may_scratch(page) {
+                let what = if kind == MemType::WRITE_UNMAPPED { "write to" } else { "read from" };
+                let why = if st.layout.may_scratch(page) {
+                    "the region's scratch pages are used up"
+                } else {
+                    "outside the 48-bit address space or in a stack guard"
+                };
+                let pc = uc.pc_read().unwrap_or(0);
+                let msg = format!("{what} unmapped {addr:#x} at pc {pc:#x} ({why})");
+                uc.get_data_mut().failure.get_or_insert(msg);
                 return false;
             }
             let word = st.scratch_word;
@@ -503,7 +571,9 @@ fn install_hooks<O: Observer + 'static>(uc: &mut Unicorn<'static, HookState<O>>)
                 .flatten()
                 .collect();
             let _ = uc.mem_write(page, &fill);
-            uc.get_data_mut().scratch_pages.push(page);
+            let st = uc.get_data_mut();
+            st.scratch_pages.insert(page);
+            st.new_scratch_pages += 1;
             true
         },
     )?;

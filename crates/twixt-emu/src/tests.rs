@@ -18,7 +18,7 @@ impl Observer for Recorder {
 
 const TEXT: u64 = 0x10000;
 
-fn harness(code: &[u32]) -> Harness<Recorder> {
+fn harness(code: &[u32]) -> Harness<'static, Recorder> {
     let bytes: Vec<u8> = code.iter().flat_map(|w| w.to_le_bytes()).collect();
     let ranges = [MapRange {
         vaddr: TEXT,
@@ -31,7 +31,7 @@ fn harness(code: &[u32]) -> Harness<Recorder> {
     Harness::new(&ranges, Layout::default()).expect("harness")
 }
 
-fn start(h: &Harness<Recorder>, n: usize) -> RegionStart {
+fn start(h: &Harness<'_, Recorder>, n: usize) -> RegionStart {
     RegionStart {
         pc: TEXT,
         last: TEXT + 4 * (n as u64 - 1),

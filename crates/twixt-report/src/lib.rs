@@ -1,1 +1,123 @@
-//! Deterministic report renderers: text and JSON.
+//! Deterministic report renderers: the text a person reads and the JSON a program reads.
+//!
+//! Architecture invariant: rendering is a pure function of the report; the same report
+//! always renders to the same bytes (sorted input, no clocks, no absolute paths).
+
+use std::fmt::Write as _;
+
+use twixt_check::{Finding, ScanReport};
+
+/// Renders the JSON report (pretty-printed, with a trailing newline).
+pub fn json(report: &ScanReport) -> String {
+    let mut s = serde_json::to_string_pretty(report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    s.push('\n');
+    s
+}
+
+/// Formats a signed distance as `caller-0x1170` / `caller+0x8` / `caller`.
+fn rel_caller(below: i64) -> String {
+    match below {
+        0 => "caller".into(),
+        b if b > 0 => format!("caller-{b:#x}"),
+        b => format!("caller+{:#x}", -b),
+    }
+}
+
+fn signed_hex(v: i64) -> String {
+    if v < 0 { format!("-{:#x}", -v) } else { format!("+{v:#x}") }
+}
+
+/// Renders one finding as a block of text: the headline, the explanation, the window.
+pub fn finding_text(f: &Finding) -> String {
+    let mut s = String::new();
+    let place = match (&f.file, f.line) {
+        (Some(file), Some(line)) => format!("{file}:{line}"),
+        _ => "?".into(),
+    };
+    let _ = writeln!(
+        s,
+        "{}  {}+{:#x} ({})  {}  [{} unwinder]",
+        f.verdict, f.function, f.offset, f.pc, f.severity.name(), f.unwinder
+    );
+    let _ = writeln!(s, "    at {place}: {}", f.instruction);
+    let _ = writeln!(
+        s,
+        "    SP is {} but pcsp says the frame is {:#x} bytes",
+        rel_caller(f.sp_below_caller),
+        f.pcsp
+    );
+    if let Some(resume) = &f.resume_pc {
+        let _ = writeln!(s, "    a preemption here resumes at {resume} (restartable sequence)");
+    }
+    if let Some(err) = f.computed_caller_sp_error
+        && err != 0
+    {
+        let _ = writeln!(
+            s,
+            "    the unwinder computes the caller's SP {:#x} bytes {} the true one",
+            err.unsigned_abs(),
+            if err < 0 { "above" } else { "below" }
+        );
+    }
+    if let (Some(off), Some(value), Some(sym)) = (f.slot_sp_offset, &f.read_value, &f.read_symbol) {
+        let _ = write!(s, "    it reads the return PC at [sp{}] = {value} ({sym})", signed_hex(off));
+        match f.expected_slot_sp_offset {
+            Some(e) => {
+                let _ = writeln!(s, "; the saved LR {} is at [sp{}]", f.expected_return_pc, signed_hex(e));
+            }
+            None => {
+                let _ = writeln!(s, "; the true return PC is {}", f.expected_return_pc);
+            }
+        }
+    }
+    let _ = writeln!(s, "    runtime: {}", f.outcome);
+    for line in &f.context {
+        let sp = match line.sp_below_caller {
+            Some(b) => format!("sp={}", rel_caller(b)),
+            None => "sp=?".into(),
+        };
+        let pcsp = match line.pcsp {
+            Some(v) => format!("pcsp={v:#x}"),
+            None => "pcsp=?".into(),
+        };
+        let _ = writeln!(
+            s,
+            "    {} {:>10} +{:<5x} {:<36} {:<20} {}",
+            if line.here { ">" } else { " " },
+            line.pc,
+            line.offset,
+            line.instruction,
+            sp,
+            pcsp
+        );
+    }
+    s
+}
+
+/// Renders the text report: each finding, then the unanalysed functions, then a summary.
+pub fn text(report: &ScanReport) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "twixt scan {} ({})", report.binary, report.go_version);
+    let _ = writeln!(s);
+    for f in &report.findings {
+        s.push_str(&finding_text(f));
+        s.push('\n');
+    }
+    if !report.unanalysed.is_empty() {
+        let _ = writeln!(s, "unanalysed:");
+        for u in &report.unanalysed {
+            let _ = writeln!(s, "    {} ({}): {}", u.function, u.pc, u.reason);
+        }
+        let _ = writeln!(s);
+    }
+    let sum = &report.summary;
+    let _ = writeln!(
+        s,
+        "summary: {} functions, {} boundaries checked, {} windows ({} preemptible, {} signal-only), {} unanalysed",
+        sum.functions, sum.boundaries, sum.windows, sum.preemptible, sum.signal_only, sum.unanalysed
+    );
+    for (verdict, n) in &sum.by_verdict {
+        let _ = writeln!(s, "    {verdict}: {n}");
+    }
+    s
+}

@@ -1,2 +1,190 @@
-//! The twixt command line.
-fn main() {}
+//! The `twixt` command line: the only place that touches argv, exit codes and logging.
+//!
+//! Exit codes: 0 success (and for `scan`, no window found), 1 windows found, 2 error.
+//! The report goes to stdout; diagnostics go through `tracing` to stderr.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use regex::Regex;
+use twixt_check::{GoProgram, ScanOptions, Severity};
+use twixt_image::Image;
+
+mod listing;
+
+/// Finds the instruction boundaries where compiled Go arm64 code is unsafe to interrupt.
+///
+/// twixt loads a Go linux/arm64 binary, runs every function in the Unicorn emulator,
+/// delivers a modelled asynchronous preemption at every instruction boundary and walks the
+/// stack the way Go's runtime does (for the garbage collector, for profiling signals). It
+/// reports every boundary where that walk goes wrong, with the evidence: the instruction,
+/// the source line, the real SP against the frame size the metadata claims, the stack slot
+/// the unwinder reads and what it finds there.
+#[derive(Parser, Debug)]
+#[command(name = "twixt", version, about, long_about = None)]
+#[command(after_help = "Examples:\n  \
+    twixt funcs corpus/go1.23.4/frames --filter '^main\\.'\n  \
+    twixt disasm corpus/go1.23.4/frames main.nonleaf70000\n  \
+    twixt scan corpus/go1.23.4/frames --filter '^main\\.'\n  \
+    twixt scan corpus/go1.23.4/frames --format json --severity preemptible\n\n\
+    Exit status: 0 no window (or success), 1 windows found, 2 error.\n\
+    Logging: -v (info), -vv (debug), or RUST_LOG=twixt=debug; logs go to stderr.")]
+struct Cli {
+    /// More diagnostics on stderr (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// List the functions in a binary's pclntab: entry, size, frame size, flags, source.
+    Funcs {
+        /// A Go linux/arm64 binary.
+        binary: PathBuf,
+        /// Only functions whose name matches this regular expression.
+        #[arg(long)]
+        filter: Option<String>,
+    },
+    /// Disassemble one function with its metadata: pcsp, UnsafePoint and file:line per
+    /// instruction.
+    Disasm {
+        /// A Go linux/arm64 binary.
+        binary: PathBuf,
+        /// The function's full name, e.g. main.main or 'main.(*T).Method'.
+        function: String,
+    },
+    /// Check every instruction boundary of every function for unwinding windows.
+    Scan {
+        /// A Go linux/arm64 binary.
+        binary: PathBuf,
+        /// Only functions whose name matches this regular expression.
+        #[arg(long)]
+        filter: Option<String>,
+        /// Report format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Only windows of this severity (default: both).
+        #[arg(long, value_enum)]
+        severity: Option<SeverityArg>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Format {
+    /// Human-readable findings with annotated windows and a summary.
+    Text,
+    /// The stable JSON report (see README).
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum SeverityArg {
+    /// The runtime's asynchronous preemption may land there: a GC scan breaks.
+    Preemptible,
+    /// Only profiling signals and other observers can land there.
+    SignalOnly,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("twixt: error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+fn compile_filter(filter: Option<&str>) -> Result<Option<Regex>, String> {
+    filter
+        .map(|f| Regex::new(f).map_err(|e| format!("--filter {f:?} is not a valid regular expression: {e}")))
+        .transpose()
+}
+
+fn load(path: &std::path::Path) -> Result<Image, String> {
+    let image = Image::open(path).map_err(|e| e.to_string())?;
+    tracing::info!(
+        binary = %path.display(),
+        go_version = image.go_version().unwrap_or("unknown"),
+        stripped = image.is_stripped(),
+        "loaded image"
+    );
+    Ok(image)
+}
+
+fn run(command: Command) -> Result<ExitCode, String> {
+    match command {
+        Command::Funcs { binary, filter } => {
+            let filter = compile_filter(filter.as_deref())?;
+            let image = load(&binary)?;
+            let prog = GoProgram::new(&image).map_err(|e| e.to_string())?;
+            print!("{}", listing::funcs(&prog, filter.as_ref()));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Disasm { binary, function } => {
+            let image = load(&binary)?;
+            let prog = GoProgram::new(&image).map_err(|e| e.to_string())?;
+            let text = listing::disasm(&prog, &function)?;
+            print!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Scan {
+            binary,
+            filter,
+            format,
+            severity,
+        } => {
+            let filter = compile_filter(filter.as_deref())?;
+            let image = load(&binary)?;
+            let prog = GoProgram::new(&image).map_err(|e| e.to_string())?;
+            let accept = |name: &str| filter.as_ref().is_none_or(|re| re.is_match(name));
+            let options = ScanOptions {
+                filter: Some(&accept),
+                severity: severity.map(|s| match s {
+                    SeverityArg::Preemptible => Severity::Preemptible,
+                    SeverityArg::SignalOnly => Severity::SignalOnly,
+                }),
+                on_finding: None,
+            };
+            let started = std::time::Instant::now();
+            let report = twixt_check::scan(&prog, &options).map_err(|e| e.to_string())?;
+            tracing::info!(
+                functions = report.summary.functions,
+                boundaries = report.summary.boundaries,
+                windows = report.summary.windows,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "scan finished"
+            );
+            match format {
+                Format::Text => print!("{}", twixt_report::text(&report)),
+                Format::Json => print!("{}", twixt_report::json(&report)),
+            }
+            Ok(if report.summary.windows > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! What a scan produces: findings with their evidence, unanalysed functions with their
+//! reasons, and a summary. These are plain data (serde) so renderers and baselines can
+//! read them back; every field is deterministic (no absolute paths, no timestamps, and
+//! stack addresses relative to the caller's SP).
+
+use serde::{Deserialize, Serialize};
+
+/// Whether the runtime itself would interrupt here, or only another observer could.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Severity {
+    /// The runtime's asynchronous preemption may land here (isAsyncSafePoint says yes):
+    /// a GC stack scan of the stopped goroutine breaks.
+    Preemptible,
+    /// Only a profiling signal, a crash handler or another asynchronous observer can land
+    /// here: a wrong profile or crash traceback, not a crash.
+    SignalOnly,
+}
+
+impl Severity {
+    /// The stable name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Preemptible => "preemptible",
+            Severity::SignalOnly => "signal-only",
+        }
+    }
+}
+
+/// One line of the annotated window around a finding.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContextLine {
+    /// PC (hex).
+    pub pc: String,
+    /// Offset from the function entry.
+    pub offset: u64,
+    /// Disassembly.
+    pub instruction: String,
+    /// Actual SP below the caller's SP at this boundary, as the harness observed it
+    /// (`None` when the boundary was not reached in the same region).
+    pub sp_below_caller: Option<i64>,
+    /// The pcsp value at this PC.
+    pub pcsp: Option<u64>,
+    /// Whether this is the boundary of the finding.
+    pub here: bool,
+}
+
+/// One boundary where an unwinder goes wrong.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// Function name.
+    pub function: String,
+    /// PC of the boundary (hex): the instruction about to execute.
+    pub pc: String,
+    /// Offset from the function entry.
+    pub offset: u64,
+    /// The instruction at the boundary.
+    pub instruction: String,
+    /// Which model unwinder went wrong ("go": the runtime's traceback).
+    pub unwinder: String,
+    /// What went wrong (see `Verdict::name`).
+    pub verdict: String,
+    /// Whether the runtime's asynchronous preemption may land here.
+    pub preemptible: bool,
+    /// `preemptible` or `signal-only`.
+    pub severity: Severity,
+    /// Source file (as recorded, `-trimpath` relative).
+    pub file: Option<String>,
+    /// Source line.
+    pub line: Option<u32>,
+    /// Actual SP below the caller's SP.
+    pub sp_below_caller: i64,
+    /// The frame size pcsp records at this PC (what the unwinder believes).
+    pub pcsp: u64,
+    /// Where execution resumes after a preemption here, when not the PC itself (hex).
+    pub resume_pc: Option<String>,
+    /// The stack slot the unwinder read the return PC from, relative to the actual SP.
+    pub slot_sp_offset: Option<i64>,
+    /// The value it read there (hex).
+    pub read_value: Option<String>,
+    /// What that value is: a function+offset, or "in no function".
+    pub read_symbol: Option<String>,
+    /// The true return PC (hex).
+    pub expected_return_pc: String,
+    /// Where the true return PC is, relative to the actual SP, if it is on the stack.
+    pub expected_slot_sp_offset: Option<i64>,
+    /// The caller SP the unwinder computed, below the true caller SP (negative: above).
+    pub computed_caller_sp_error: Option<i64>,
+    /// What the runtime does at the end of the walk.
+    pub outcome: String,
+    /// The annotated instructions around the boundary.
+    pub context: Vec<ContextLine>,
+}
+
+/// A function that could not be (fully) analysed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unanalysed {
+    /// Function name.
+    pub function: String,
+    /// Entry PC (hex).
+    pub pc: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// Counts for the end of a report.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Functions in the binary (after the filter).
+    pub functions: usize,
+    /// Boundaries checked in fully analysed functions.
+    pub boundaries: usize,
+    /// Findings (windows) reported, after the severity filter.
+    pub windows: usize,
+    /// Functions not (fully) analysed.
+    pub unanalysed: usize,
+    /// Windows where the runtime may preempt.
+    pub preemptible: usize,
+    /// Windows only other observers can hit.
+    pub signal_only: usize,
+    /// Windows per verdict name, sorted by name.
+    pub by_verdict: std::collections::BTreeMap<String, usize>,
+}
+
+/// The result of `twixt scan`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanReport {
+    /// The binary's file name (no directories).
+    pub binary: String,
+    /// The Go version from the build info.
+    pub go_version: String,
+    /// Counts.
+    pub summary: Summary,
+    /// Windows, sorted by PC.
+    pub findings: Vec<Finding>,
+    /// Functions not (fully) analysed, sorted by PC.
+    pub unanalysed: Vec<Unanalysed>,
+}

@@ -1,0 +1,310 @@
+//! A Go program as the checker needs it: the image, its pclntab read with the right text
+//! start, the Go version, the function table pre-decoded into [`FuncMeta`] (so the model
+//! unwinder's `findfunc` and `funcspdelta` are a binary search and a slice lookup), and the
+//! runtime functions the model needs by name (`runtime.goexit`, `runtime.asyncPreempt`).
+
+use std::fmt;
+
+use twixt_gopclntab::{Func, PcRun, Pclntab};
+use twixt_image::Image;
+use twixt_unwind::preempt::{AsyncPreemptFrame, GoVersion};
+use twixt_unwind::{FuncInfo, Metadata, Special};
+
+/// Why a program cannot be checked at all (as opposed to one function being unanalysed).
+#[derive(Debug, thiserror::Error)]
+pub enum ProgramError {
+    /// The image has no usable pclntab.
+    #[error(transparent)]
+    Image(#[from] twixt_image::ImageError),
+    /// The pclntab is damaged or of an unsupported version.
+    #[error("{path}: .gopclntab: {source}")]
+    Pclntab {
+        /// The binary.
+        path: String,
+        /// What the parser found.
+        source: twixt_gopclntab::Error,
+    },
+    /// A Go 1.26+ pclntab (text start 0) in a binary without `runtime.text` or `.text`.
+    #[error("{path}: the pclntab does not record where text starts and the binary has no .text section")]
+    NoTextStart {
+        /// The binary.
+        path: String,
+    },
+}
+
+/// One function, pre-decoded.
+#[derive(Clone, Debug)]
+pub struct FuncMeta {
+    /// Index in the functab.
+    pub index: usize,
+    /// What the model unwinder sees.
+    pub info: FuncInfo,
+    /// End of the functab entry (the next function's entry).
+    pub end: u64,
+    /// End of the code the pcsp table covers: the function's real instructions; the rest
+    /// up to `end` is alignment padding.
+    pub code_end: u64,
+    /// The pcsp runs (empty if the table is damaged; see `error`).
+    pub pcsp: Vec<PcRun>,
+    /// `FuncFlagAsm`.
+    pub asm: bool,
+    /// Whether the function has `FUNCDATA_LocalsPointerMaps`.
+    pub has_locals_pointer_maps: bool,
+    /// A damaged table, if any: the function is reported unanalysed with this reason.
+    pub error: Option<String>,
+}
+
+impl FuncMeta {
+    /// The pcsp value at `pc`, sign-extended the way the runtime adds it to SP
+    /// (`sp + uintptr(int32)`): a negative value wraps.
+    pub fn pcsp_at(&self, pc: u64) -> Option<u64> {
+        run_at(&self.pcsp, pc).map(|r| i64::from(r.value) as u64)
+    }
+
+    /// The largest pcsp value: the frame size the prologue establishes.
+    pub fn frame_size(&self) -> u64 {
+        self.pcsp.iter().map(|r| r.value.max(0) as u64).max().unwrap_or(0)
+    }
+}
+
+/// The run containing `pc` in a sorted list of runs.
+pub fn run_at(runs: &[PcRun], pc: u64) -> Option<&PcRun> {
+    let i = runs.partition_point(|r| r.end <= pc);
+    runs.get(i).filter(|r| r.start <= pc && pc < r.end)
+}
+
+/// A Go binary ready to be checked.
+pub struct GoProgram<'a> {
+    image: &'a Image,
+    table: Pclntab<'a>,
+    version: Option<GoVersion>,
+    funcs: Vec<FuncMeta>,
+    broken: Vec<(usize, String)>,
+    gofunc: Option<u64>,
+}
+
+impl fmt::Debug for GoProgram<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GoProgram")
+            .field("binary", &self.image.path())
+            .field("version", &self.version)
+            .field("funcs", &self.funcs.len())
+            .finish()
+    }
+}
+
+impl<'a> GoProgram<'a> {
+    /// Reads the pclntab of `image` and pre-decodes every function.
+    pub fn new(image: &'a Image) -> Result<Self, ProgramError> {
+        let (_, bytes) = image.gopclntab()?;
+        let mut table = Pclntab::parse(bytes).map_err(|source| ProgramError::Pclntab {
+            path: image.path().to_string(),
+            source,
+        })?;
+        if table.header_text_start() == 0 {
+            // Go 1.26+ writes 0 and relocates at run time: use the symbol or the section.
+            let start = image.text_start().ok_or_else(|| ProgramError::NoTextStart {
+                path: image.path().to_string(),
+            })?;
+            table.set_text_start(start);
+        }
+        let version = image.go_version().and_then(GoVersion::parse);
+        let mut funcs = Vec::with_capacity(table.len());
+        let mut broken = Vec::new();
+        for index in 0..table.len() {
+            match table.func(index) {
+                Ok(f) => funcs.push(meta_of(&f)),
+                Err(e) => broken.push((index, e.to_string())),
+            }
+        }
+        // The functab is sorted by construction; a damaged one may not be, and lookups
+        // below rely on the order.
+        funcs.sort_by_key(|f| f.info.entry);
+        let gofunc = find_gofunc(image, &table, version);
+        Ok(GoProgram {
+            image,
+            table,
+            version,
+            funcs,
+            broken,
+            gofunc,
+        })
+    }
+
+    /// Functions whose `_func` record could not be read: functab index and reason.
+    pub fn broken(&self) -> &[(usize, String)] {
+        &self.broken
+    }
+
+    /// The image.
+    pub fn image(&self) -> &'a Image {
+        self.image
+    }
+
+    /// The pclntab.
+    pub fn table(&self) -> &Pclntab<'a> {
+        &self.table
+    }
+
+    /// The Go version from the build info, if it could be read.
+    pub fn version(&self) -> Option<GoVersion> {
+        self.version
+    }
+
+    /// Every function, in functab order (ascending entry).
+    pub fn funcs(&self) -> &[FuncMeta] {
+        &self.funcs
+    }
+
+    /// The function containing `pc`.
+    pub fn func_at(&self, pc: u64) -> Option<&FuncMeta> {
+        let i = self.funcs.partition_point(|f| f.info.entry <= pc).checked_sub(1)?;
+        self.funcs.get(i).filter(|f| pc < f.end)
+    }
+
+    /// The function with this exact name.
+    pub fn func_named(&self, name: &str) -> Option<&FuncMeta> {
+        self.funcs.iter().find(|f| f.info.name == name)
+    }
+
+    /// The raw pclntab record of a function.
+    pub fn raw_func(&self, index: usize) -> Option<Func<'a>> {
+        self.table.func(index).ok()
+    }
+
+    /// Reads `len` bytes of code or data at `addr` from the image.
+    pub fn read(&self, addr: u64, len: usize) -> Option<&'a [u8]> {
+        self.image.read(addr, len)
+    }
+
+    /// The 32-bit instruction word at `pc`.
+    pub fn word(&self, pc: u64) -> Option<u32> {
+        let b = self.read(pc, 4)?;
+        Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// `file:line` at `pc`.
+    pub fn file_line(&self, f: &FuncMeta, pc: u64) -> Option<(String, u32)> {
+        let func = self.table.func(f.index).ok()?;
+        let (file, line) = func.file_line(pc).ok()??;
+        Some((file.to_string(), line))
+    }
+
+    /// Name of the innermost function at `pc`, following the inline tree like the runtime's
+    /// `newInlineUnwinder(f, pc).srcFunc(...)`. Falls back to the outer name when the inline
+    /// tree cannot be located (e.g. `go:func.*` not found).
+    pub fn innermost_name(&self, f: &FuncMeta, pc: u64) -> String {
+        self.inlined_name(f, pc).unwrap_or_else(|| f.info.name.clone())
+    }
+
+    fn inlined_name(&self, f: &FuncMeta, pc: u64) -> Option<String> {
+        let func = self.table.func(f.index).ok()?;
+        let tree_off = func.inline_tree_offset()?;
+        let run = func.pcdata_at(twixt_gopclntab::PCDATA_INL_TREE_INDEX, pc).ok()??;
+        if run.value < 0 {
+            return None;
+        }
+        let base = self.gofunc?.checked_add(u64::from(tree_off))?;
+        let size = twixt_gopclntab::inline::entry_size(self.table.format());
+        let end = (run.value as u64 + 1).checked_mul(size as u64)?;
+        let bytes = self.image.read(base, end as usize)?;
+        let call = twixt_gopclntab::inline::inlined_call(self.table.format(), bytes, run.value as u32).ok()?;
+        self.table.func_name(call.name_off).ok().map(str::to_string)
+    }
+
+    /// Where asyncPreempt sits while a preempted goroutine is stopped: the return PC of
+    /// its `BL asyncPreempt2` and the frame size there.
+    pub fn async_preempt_frame(&self) -> Option<AsyncPreemptFrame> {
+        let ap = self.func_named("runtime.asyncPreempt")?;
+        let mut pc = ap.info.entry;
+        while pc < ap.code_end {
+            let word = self.word(pc)?;
+            // The call may go through an ABI wrapper of the same name.
+            if let twixt_arm64::Flow::Call { target } = twixt_arm64::classify(pc, word).flow
+                && self
+                    .func_at(target)
+                    .is_some_and(|f| f.info.name == "runtime.asyncPreempt2")
+            {
+                let return_pc = pc + 4;
+                return Some(AsyncPreemptFrame {
+                    return_pc,
+                    frame_size: ap.pcsp_at(return_pc)?,
+                });
+            }
+            pc += 4;
+        }
+        None
+    }
+}
+
+impl Metadata for GoProgram<'_> {
+    fn find_func(&self, pc: u64) -> Option<FuncInfo> {
+        self.func_at(pc).map(|f| f.info.clone())
+    }
+
+    fn sp_delta(&self, func: &FuncInfo, pc: u64) -> Option<u64> {
+        let f = self.func_at(func.entry)?;
+        f.pcsp_at(pc)
+    }
+}
+
+fn meta_of(f: &Func<'_>) -> FuncMeta {
+    let flags = f.flags();
+    let name = f.name().to_string();
+    let (pcsp, error) = match f.pcsp_table() {
+        Ok(runs) => (runs, None),
+        Err(e) => (Vec::new(), Some(format!("pcsp table: {e}"))),
+    };
+    // Marker symbols (go:textfipsstart, go:textfipsend) have no pc tables and no code.
+    let code_end = pcsp.last().map(|r| r.end).unwrap_or(f.entry()).min(f.end());
+    FuncMeta {
+        index: f.index(),
+        info: FuncInfo {
+            entry: f.entry(),
+            special: Special::from_name(&name),
+            name,
+            top_frame: flags.top_frame,
+            sp_write: flags.sp_write,
+        },
+        end: f.end(),
+        code_end,
+        pcsp,
+        asm: flags.asm,
+        has_locals_pointer_maps: f.has_locals_pointer_maps(),
+        error,
+    }
+}
+
+/// `moduledata.gofunc` (the base of funcdata offsets): the `go:func.*` symbol when
+/// present, else read from the moduledata, found by its first two fields (a pointer to the
+/// pclntab header and the funcnametab slice pointer).
+fn find_gofunc(image: &Image, table: &Pclntab<'_>, version: Option<GoVersion>) -> Option<u64> {
+    if let Some(addr) = image.symbol("go:func.*").or_else(|| image.symbol("go.func.*")) {
+        return Some(addr);
+    }
+    let (pcln_addr, _) = image.gopclntab().ok()?;
+    let nametab = pcln_addr + table.table_ranges()[0].1.start as u64;
+    // Offsets of moduledata.gofunc (runtime/symtab.go): 1.18-1.19 have no covctrs, 1.20
+    // adds covctrs/ecovctrs, 1.27 adds typedesclen, itaboffset and itabsize.
+    let offset = match version {
+        Some(v) if v.minor < 20 => 304,
+        Some(v) if v.minor >= 27 => 344,
+        _ => 320,
+    };
+    for seg in image.segments() {
+        if !seg.perms.write {
+            continue;
+        }
+        let data = image.segment_bytes(seg);
+        let mut i = 0usize;
+        while i + 16 <= data.len() {
+            let w = |k: usize| u64::from_le_bytes(data[k..k + 8].try_into().unwrap_or([0; 8]));
+            if w(i) == pcln_addr && w(i + 8) == nametab {
+                let at = i + offset;
+                return data.get(at..at + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
+            }
+            i += 8;
+        }
+    }
+    None
+}

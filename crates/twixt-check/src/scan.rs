@@ -1,0 +1,648 @@
+//! `twixt scan`: every instruction boundary of every function, interrupted in the
+//! emulator and judged by the model of Go's unwinder.
+//!
+//! For each region (see [`crate::plan`]) the harness starts from a state that agrees with
+//! the metadata at the region's first PC: the caller's SP is a known value (`CSP`), SP is
+//! `CSP - pcsp`, the saved return PC and R29 are planted where the frame keeps them, R30
+//! holds the return PC, and the caller is a real function of the binary (one that calls
+//! something, so its own frame is real) whose caller is `runtime.goexit`. That planted
+//! chain is the truth. At every boundary the observer asks the runtime's questions: would
+//! it preempt here (and resume where)? If so, it performs pushCall and walks the stack as a
+//! GC scan would; if that walk disagrees with the truth, the boundary is a `preemptible`
+//! window. Otherwise it walks the stack as a profiling signal would (innermost frame at the
+//! interrupted PC); a disagreement there is a `signal-only` window.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use twixt_arm64::{Effects, Flow};
+use twixt_emu::{Boundary, Harness, HookState, Layout, MapRange, Observer, RegionStart, RunEnd};
+use twixt_unwind::go::{Mode, Start, Walk, unwind};
+use twixt_unwind::preempt::{
+    AsyncPreemptFrame, Decision, GoVersion, Interrupted, SafePointFacts, decide, inject,
+};
+use twixt_unwind::verdict::{Judgement, TrueFrame, Verdict, judge};
+use twixt_unwind::{Memory, Overlay};
+
+use crate::finding::{ContextLine, Finding, ScanReport, Severity, Summary, Unanalysed};
+use crate::plan::{Region, Val, register_states, regions};
+use crate::program::{FuncMeta, GoProgram, run_at};
+
+/// What to scan and report.
+#[derive(Default)]
+pub struct ScanOptions<'f> {
+    /// Only functions whose name this accepts.
+    pub filter: Option<&'f dyn Fn(&str) -> bool>,
+    /// Only findings of this severity.
+    pub severity: Option<Severity>,
+    /// Called for every finding as soon as it is made (before sorting), with the time since
+    /// the scan started: for streaming and for measuring time to first finding.
+    pub on_finding: Option<&'f dyn Fn(&Finding, std::time::Duration)>,
+}
+
+/// Why a scan could not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    /// The model needs a runtime function the binary does not have.
+    #[error("{binary}: no {what}: cannot model preemption in this binary")]
+    MissingRuntime {
+        /// The binary.
+        binary: String,
+        /// What is missing.
+        what: String,
+    },
+    /// The emulator could not be set up.
+    #[error("{binary}: {source}")]
+    Emulator {
+        /// The binary.
+        binary: String,
+        /// Unicorn's complaint.
+        source: twixt_emu::EmuError,
+    },
+}
+
+/// Number of instructions shown on each side of a finding.
+const CONTEXT: usize = 3;
+
+/// The planted call chain every region starts under.
+#[derive(Clone, Copy, Debug)]
+struct Chain {
+    /// The goroutine's stktopsp: goexit's frame.
+    top_sp: u64,
+    /// `runtime.goexit + 4`, the return PC of the goroutine's root function.
+    goexit_ret: u64,
+    /// The caller's SP.
+    csp: u64,
+    /// The return PC into the caller.
+    ret_pc: u64,
+}
+
+/// Per-function tables the observer consults at each boundary.
+struct FuncTables {
+    meta: FuncMeta,
+    /// pcsp per instruction.
+    pcsp: Vec<Option<u64>>,
+    /// UnsafePoint value and the start of its run, per instruction.
+    unsafe_point: Vec<(i32, u64)>,
+    /// Index into `names` of the innermost function, per instruction.
+    innermost: Vec<usize>,
+    names: Vec<String>,
+}
+
+struct ScanObserver<'p, 'a> {
+    prog: &'p GoProgram<'a>,
+    version: GoVersion,
+    ap: AsyncPreemptFrame,
+    chain: Chain,
+    func: Option<FuncTables>,
+    /// Observed SP per instruction of the current function.
+    observed: Vec<Option<u64>>,
+    findings: Vec<(Finding, usize)>,
+    boundaries: usize,
+    started: Instant,
+    on_finding: Option<&'p dyn Fn(&Finding, std::time::Duration)>,
+}
+
+/// Reads emulator memory at a boundary.
+struct BoundaryMemory<'b, 'u, 'e, D>(&'b Boundary<'u, 'e, D>);
+
+impl<D> Memory for BoundaryMemory<'_, '_, '_, D> {
+    fn read_u64(&self, addr: u64) -> Option<u64> {
+        self.0.read_u64(addr)
+    }
+}
+
+impl Observer for ScanObserver<'_, '_> {
+    fn boundary(&mut self, b: &Boundary<'_, '_, HookState<Self>>) -> bool {
+        let Some(ft) = &self.func else { return false };
+        let index = ((b.pc - ft.meta.info.entry) / 4) as usize;
+        self.boundaries += 1;
+        if let Some(slot) = self.observed.get_mut(index) {
+            *slot = Some(b.sp);
+        }
+        if let Some((finding, idx)) = self.judge_boundary(ft, index, b) {
+            if let Some(cb) = self.on_finding {
+                cb(&finding, self.started.elapsed());
+            }
+            self.findings.push((finding, idx));
+        }
+        true
+    }
+}
+
+impl<'p, 'a> ScanObserver<'p, 'a> {
+    fn truth(&self, ft: &FuncTables, pc: u64, sp: u64) -> Vec<TrueFrame> {
+        let first = TrueFrame { pc, sp };
+        if ft.meta.info.top_frame {
+            return vec![first];
+        }
+        vec![
+            first,
+            // For functions the runtime enters through an injected call (asyncPreempt,
+            // sigpanic), the caller's SP is 16 bytes above what their pcsp reaches: the
+            // slot pushCall made for the interrupted LR. region_start plants it so.
+            TrueFrame {
+                pc: self.chain.ret_pc,
+                sp: self.chain.csp,
+            },
+            TrueFrame {
+                pc: self.chain.goexit_ret,
+                sp: self.chain.top_sp,
+            },
+        ]
+    }
+
+    fn judge_boundary<D>(
+        &self,
+        ft: &FuncTables,
+        index: usize,
+        b: &Boundary<'_, '_, D>,
+    ) -> Option<(Finding, usize)> {
+        let mem = BoundaryMemory(b);
+        let (up, run_start) = ft.unsafe_point.get(index).copied().unwrap_or((-1, b.pc));
+        let facts = SafePointFacts {
+            entry: ft.meta.info.entry,
+            unsafe_point: up,
+            run_start,
+            has_locals_pointer_maps: ft.meta.has_locals_pointer_maps,
+            asm: ft.meta.asm,
+            innermost_name: ft
+                .innermost
+                .get(index)
+                .and_then(|&i| ft.names.get(i))
+                .map_or(ft.meta.info.name.as_str(), String::as_str),
+        };
+        let decision = decide(self.version, b.pc, &facts);
+        if let Decision::Preempt { resume_pc } = decision {
+            let mut overlay = Overlay::new(&mem);
+            let regs = Interrupted {
+                sp: b.sp,
+                lr: b.lr,
+                r29: b.fp,
+            };
+            let start = inject(&mut overlay, self.version, regs, resume_pc, self.ap);
+            let walk = Walk {
+                mode: Mode::Strict,
+                stktopsp: self.chain.top_sp,
+                max_frames: 64,
+            };
+            let tb = unwind(self.prog, &overlay, start, walk);
+            let truth = self.truth(ft, resume_pc, b.sp);
+            let j = judge(&tb, 1, &truth);
+            if j.verdict != Verdict::Ok {
+                let resume = (resume_pc != b.pc).then_some(resume_pc);
+                return Some((self.finding(ft, index, b, &j, Severity::Preemptible, resume), index));
+            }
+        }
+        let start = Start {
+            pc: b.pc,
+            sp: b.sp,
+            lr: b.lr,
+            innermost: true,
+        };
+        let walk = Walk {
+            mode: Mode::Silent,
+            stktopsp: self.chain.top_sp,
+            max_frames: 64,
+        };
+        let tb = unwind(self.prog, &mem, start, walk);
+        let truth = self.truth(ft, b.pc, b.sp);
+        let j = judge(&tb, 0, &truth);
+        if j.verdict != Verdict::Ok {
+            return Some((self.finding(ft, index, b, &j, Severity::SignalOnly, None), index));
+        }
+        None
+    }
+
+    fn finding<D>(
+        &self,
+        ft: &FuncTables,
+        index: usize,
+        b: &Boundary<'_, '_, D>,
+        j: &Judgement,
+        severity: Severity,
+        resume_pc: Option<u64>,
+    ) -> Finding {
+        let f = &ft.meta;
+        let (file, line) = match self.prog.file_line(f, b.pc) {
+            Some((file, line)) => (Some(file), Some(line)),
+            None => (None, None),
+        };
+        let culprit = j.culprit.as_ref();
+        let expected = j.expected.map(|t| t.pc).unwrap_or(self.chain.ret_pc);
+        let frame_size = f.frame_size();
+        // Where the true return PC is: the frame's LR slot if the prologue has saved it.
+        let expected_slot = (frame_size > 0)
+            .then(|| self.chain.csp - frame_size)
+            .filter(|&slot| b.read_u64(slot) == Some(self.chain.ret_pc))
+            .map(|slot| slot as i64 - b.sp as i64);
+        Finding {
+            function: f.info.name.clone(),
+            pc: format!("{:#x}", b.pc),
+            offset: b.pc - f.info.entry,
+            instruction: self.text(b.pc),
+            unwinder: "go".into(),
+            verdict: j.verdict.name().into(),
+            preemptible: severity == Severity::Preemptible,
+            severity,
+            file,
+            line,
+            sp_below_caller: self.chain.csp as i64 - b.sp as i64,
+            pcsp: ft.pcsp.get(index).copied().flatten().unwrap_or(0),
+            resume_pc: resume_pc.map(|pc| format!("{pc:#x}")),
+            slot_sp_offset: culprit.and_then(|c| c.lr_slot).map(|s| s as i64 - b.sp as i64),
+            read_value: culprit.map(|c| format!("{:#x}", c.lr)),
+            read_symbol: culprit.map(|c| self.symbolize(c.lr)),
+            expected_return_pc: format!("{expected:#x}"),
+            expected_slot_sp_offset: expected_slot,
+            computed_caller_sp_error: match (culprit, j.expected) {
+                (Some(c), Some(t)) => Some(t.sp as i64 - c.fp as i64),
+                _ => None,
+            },
+            outcome: j.outcome.describe(),
+            context: Vec::new(),
+        }
+    }
+
+    fn text(&self, pc: u64) -> String {
+        match self.prog.word(pc) {
+            Some(w) => twixt_arm64::decode(pc, w).text,
+            None => "<unreadable>".into(),
+        }
+    }
+
+    fn symbolize(&self, pc: u64) -> String {
+        match self.prog.func_at(pc) {
+            Some(f) => format!("{}+{:#x}", f.info.name, pc - f.info.entry),
+            None => "in no function".into(),
+        }
+    }
+}
+
+/// Picks the planted caller: a real Go function with a call whose return PC lies inside
+/// its frame. `main.main` when it qualifies, so that tracebacks read naturally.
+fn pick_caller(prog: &GoProgram<'_>) -> Option<(u64, u64)> {
+    let candidates = ["main.main", "runtime.main"]
+        .iter()
+        .filter_map(|n| prog.func_named(n))
+        .chain(prog.funcs().iter());
+    for f in candidates {
+        if f.asm || f.info.top_frame || f.info.sp_write || f.error.is_some() {
+            continue;
+        }
+        let mut pc = f.info.entry;
+        while pc < f.code_end {
+            if let Some(w) = prog.word(pc)
+                && let Flow::Call { .. } = twixt_arm64::classify(pc, w).flow
+                && let Some(size) = f.pcsp_at(pc + 4)
+                && size > 0
+            {
+                return Some((pc + 4, size));
+            }
+            pc += 4;
+        }
+    }
+    None
+}
+
+/// Scans every function of `prog`.
+pub fn scan(prog: &GoProgram<'_>, options: &ScanOptions<'_>) -> Result<ScanReport, ScanError> {
+    let started = Instant::now();
+    let binary = prog.image().file_name().to_string();
+    let missing = |what: &str| ScanError::MissingRuntime {
+        binary: binary.clone(),
+        what: what.into(),
+    };
+    // The rules changed with versions; without build info assume the newest rules.
+    let version = prog.version().unwrap_or(GoVersion { minor: 27, patch: 0 });
+    let ap = prog
+        .async_preempt_frame()
+        .ok_or_else(|| missing("runtime.asyncPreempt calling runtime.asyncPreempt2"))?;
+    let goexit = prog
+        .func_named("runtime.goexit")
+        .ok_or_else(|| missing("runtime.goexit"))?;
+    let (ret_pc, caller_frame) = pick_caller(prog).ok_or_else(|| missing("Go function that makes a call"))?;
+    let layout = Layout::default();
+    let top_sp = layout.stack_hi - 0x1000;
+    let chain = Chain {
+        top_sp,
+        goexit_ret: goexit.info.entry + 4,
+        csp: top_sp - caller_frame,
+        ret_pc,
+    };
+
+    let image = prog.image();
+    let ranges: Vec<MapRange<'_>> = image
+        .segments()
+        .iter()
+        .map(|s| MapRange {
+            vaddr: s.vaddr,
+            size: s.mem_size,
+            read: s.perms.read,
+            write: s.perms.write,
+            execute: s.perms.execute,
+            data: image.segment_bytes(s),
+        })
+        .collect();
+    let mut harness: Harness<'_, ScanObserver<'_, '_>> =
+        Harness::new(&ranges, layout).map_err(|source| ScanError::Emulator {
+            binary: binary.clone(),
+            source,
+        })?;
+
+    let mut observer = ScanObserver {
+        prog,
+        version,
+        ap,
+        chain,
+        func: None,
+        observed: Vec::new(),
+        findings: Vec::new(),
+        boundaries: 0,
+        started,
+        on_finding: options.on_finding,
+    };
+
+    // User code first: that is where compiler-generated windows live, and streaming
+    // consumers see them soonest. The report is sorted by PC at the end regardless.
+    let mut order: Vec<&FuncMeta> = prog
+        .funcs()
+        .iter()
+        .filter(|f| options.filter.is_none_or(|accept| accept(&f.info.name)))
+        .collect();
+    order.sort_by_key(|f| (is_runtime(&f.info.name), f.info.entry));
+
+    let mut findings = Vec::new();
+    let mut unanalysed = Vec::new();
+    let mut summary = Summary {
+        functions: order.len() + prog.broken().len(),
+        ..Summary::default()
+    };
+    for (index, reason) in prog.broken() {
+        unanalysed.push(Unanalysed {
+            function: format!("<function #{index}>"),
+            pc: "0x0".into(),
+            reason: format!("damaged metadata: {reason}"),
+        });
+    }
+    for f in order {
+        let (obs, result) = scan_function(&mut harness, observer, f, &chain);
+        observer = obs;
+        match result {
+            FunctionResult::Analysed { boundaries } => summary.boundaries += boundaries,
+            FunctionResult::Unanalysed(reason) => unanalysed.push(Unanalysed {
+                function: f.info.name.clone(),
+                pc: format!("{:#x}", f.info.entry),
+                reason,
+            }),
+        }
+        for (mut finding, index) in observer.findings.drain(..) {
+            if options.severity.is_some_and(|s| s != finding.severity) {
+                continue;
+            }
+            finding.context = context(prog, f, &observer.observed, index, chain.csp);
+            findings.push(finding);
+        }
+    }
+    findings.sort_by(|a, b| (pc_value(&a.pc), &a.unwinder).cmp(&(pc_value(&b.pc), &b.unwinder)));
+    unanalysed.sort_by_key(|u| pc_value(&u.pc));
+    summary.windows = findings.len();
+    summary.unanalysed = unanalysed.len();
+    summary.preemptible = findings.iter().filter(|f| f.preemptible).count();
+    summary.signal_only = findings.len() - summary.preemptible;
+    let mut by_verdict = BTreeMap::new();
+    for f in &findings {
+        *by_verdict.entry(f.verdict.clone()).or_insert(0) += 1;
+    }
+    summary.by_verdict = by_verdict;
+    Ok(ScanReport {
+        binary,
+        go_version: prog
+            .image()
+            .go_version()
+            .unwrap_or("unknown")
+            .to_string(),
+        summary,
+        findings,
+        unanalysed,
+    })
+}
+
+fn pc_value(hex: &str) -> u64 {
+    u64::from_str_radix(hex.trim_start_matches("0x"), 16).unwrap_or(0)
+}
+
+fn is_runtime(name: &str) -> bool {
+    ["runtime.", "runtime/", "internal/", "reflect.", "sync", "type:", "go:"]
+        .iter()
+        .any(|p| name.starts_with(p))
+}
+
+/// Runtime functions the compiler calls without expecting a return (panics and throws).
+fn never_returns(name: &str) -> bool {
+    let rest = name.strip_prefix("runtime.").unwrap_or("");
+    rest.starts_with("panic")
+        || rest.starts_with("goPanic")
+        || rest.starts_with("gopanic")
+        || rest == "throw"
+        || rest == "fatal"
+        || rest == "fatalthrow"
+        || rest == "fatalpanic"
+        || rest == "goexit1"
+}
+
+enum FunctionResult {
+    Analysed { boundaries: usize },
+    Unanalysed(String),
+}
+
+fn scan_function<'p, 'a>(
+    harness: &mut Harness<'_, ScanObserver<'p, 'a>>,
+    mut observer: ScanObserver<'p, 'a>,
+    f: &FuncMeta,
+    chain: &Chain,
+) -> (ScanObserver<'p, 'a>, FunctionResult) {
+    if let Some(e) = &f.error {
+        return (observer, FunctionResult::Unanalysed(format!("damaged metadata: {e}")));
+    }
+    let entry = f.info.entry;
+    if f.code_end <= entry {
+        return (observer, FunctionResult::Analysed { boundaries: 0 });
+    }
+    if (f.code_end - entry) % 4 != 0 || entry % 4 != 0 {
+        return (
+            observer,
+            FunctionResult::Unanalysed(format!("code range {entry:#x}..{:#x} is not 4-byte aligned", f.code_end)),
+        );
+    }
+    let n = ((f.code_end - entry) / 4) as usize;
+    let mut effects: Vec<Effects> = Vec::with_capacity(n);
+    for i in 0..n {
+        let pc = entry + 4 * i as u64;
+        match observer.prog.word(pc) {
+            Some(w) => effects.push(twixt_arm64::classify(pc, w)),
+            None => {
+                return (
+                    observer,
+                    FunctionResult::Unanalysed(format!("code at {pc:#x} is not in the file")),
+                );
+            }
+        }
+    }
+    observer.func = Some(tables(observer.prog, f, n));
+    observer.observed = vec![None; n];
+    observer.boundaries = 0;
+
+    let mut failure = None;
+    let words: Vec<u32> = (0..n)
+        .map(|i| observer.prog.word(entry + 4 * i as u64).unwrap_or(0))
+        .collect();
+    let plan = regions(entry, &effects);
+    let prog = observer.prog;
+    let keeps_lr = |target: u64| {
+        prog.func_at(target)
+            .is_some_and(|f| f.info.name.starts_with("runtime.morestack"))
+    };
+    let no_return = |target: u64| prog.func_at(target).is_some_and(|f| never_returns(&f.info.name));
+    let states = register_states(entry, &words, &effects, &plan, &keeps_lr, &no_return);
+    for (region, regs) in plan.iter().zip(&states) {
+        let start = match region_start(f, region, regs, chain) {
+            Ok(start) => start,
+            Err(reason) => {
+                failure.get_or_insert(format!("region at +{:#x}: {reason}", region.start - entry));
+                continue;
+            }
+        };
+        let (obs, end) = harness.run(&start, observer);
+        observer = obs;
+        if let RunEnd::Unanalysed(reason) = end
+            && failure.is_none()
+        {
+            failure = Some(format!("region at +{:#x}: {reason}", region.start - entry));
+        }
+    }
+    let result = match failure {
+        Some(reason) => FunctionResult::Unanalysed(reason),
+        None => FunctionResult::Analysed {
+            boundaries: observer.boundaries,
+        },
+    };
+    (observer, result)
+}
+
+/// The largest frame the harness can plant below the caller (the stack is 48 MiB).
+const MAX_FRAME: u64 = 40 << 20;
+
+fn region_start(f: &FuncMeta, region: &Region, regs: &[Val; 31], chain: &Chain) -> Result<RegionStart, String> {
+    let frame = f
+        .pcsp_at(region.start)
+        .ok_or_else(|| format!("no pcsp value at {:#x}", region.start))?;
+    // Negative values are real: asyncPreempt's epilogue also pops pushCall's 16 bytes.
+    if frame as i64 > MAX_FRAME as i64 || (frame as i64) < -4096 {
+        return Err(format!(
+            "pcsp value {} at {:#x} is not a frame size the harness can plant (stack is 48 MiB)",
+            frame as i64, region.start
+        ));
+    }
+    // An injected call's frame sits below the 16 bytes pushCall reserved.
+    let pushed = if f.info.special.is_injected_call() { 16 } else { 0 };
+    let sp = chain.csp.wrapping_sub(pushed).wrapping_sub(frame);
+    let scratch = Layout::default().scratch_pointer();
+    let mut x = [scratch; 31];
+    for (slot, val) in x.iter_mut().zip(regs) {
+        match val {
+            Val::Unknown => {}
+            Val::EntryLr => *slot = chain.ret_pc,
+            Val::Pc(pc) => *slot = *pc,
+        }
+    }
+    let caller_fp = chain.csp - 8;
+    x[29] = if frame as i64 > 0 { sp - 8 } else { caller_fp };
+    let mut writes = vec![(chain.csp, chain.goexit_ret), (chain.csp - 8, 0)];
+    if pushed > 0 {
+        // pushCall: [sp-16] = the interrupted LR, [sp-24] = the interrupted R29.
+        writes.push((chain.csp - 16, chain.ret_pc));
+        writes.push((chain.csp - 24, caller_fp));
+    }
+    if frame as i64 > 0 {
+        writes.push((sp, chain.ret_pc));
+        writes.push((sp - 8, caller_fp));
+    }
+    Ok(RegionStart {
+        pc: region.start,
+        last: region.last(),
+        instructions: region.len,
+        x,
+        sp,
+        writes,
+    })
+}
+
+fn tables(prog: &GoProgram<'_>, f: &FuncMeta, n: usize) -> FuncTables {
+    let entry = f.info.entry;
+    let pcsp = (0..n).map(|i| f.pcsp_at(entry + 4 * i as u64)).collect();
+    let raw = prog.raw_func(f.index);
+    let up_runs = raw
+        .as_ref()
+        .and_then(|r| r.pcdata_table(twixt_gopclntab::PCDATA_UNSAFE_POINT).ok().flatten())
+        .unwrap_or_default();
+    let unsafe_point = (0..n)
+        .map(|i| {
+            let pc = entry + 4 * i as u64;
+            match run_at(&up_runs, pc) {
+                Some(r) => (r.value, r.start),
+                None => (-1, pc),
+            }
+        })
+        .collect();
+    // Innermost names only matter where the other checks pass; computing them per run of
+    // the inline-tree index keeps this linear.
+    let mut names = vec![f.info.name.clone()];
+    let mut innermost = vec![0usize; n];
+    if !f.asm && f.has_locals_pointer_maps {
+        let inl_runs = raw
+            .as_ref()
+            .and_then(|r| r.pcdata_table(twixt_gopclntab::PCDATA_INL_TREE_INDEX).ok().flatten())
+            .unwrap_or_default();
+        let mut by_index: BTreeMap<i32, usize> = BTreeMap::new();
+        for r in inl_runs.iter().filter(|r| r.value >= 0) {
+            let name_index = *by_index.entry(r.value).or_insert_with(|| {
+                names.push(prog.innermost_name(f, r.start));
+                names.len() - 1
+            });
+            let lo = ((r.start.max(entry) - entry) / 4) as usize;
+            let hi = (((r.end.min(entry + 4 * n as u64)) - entry) / 4) as usize;
+            for slot in innermost.iter_mut().take(hi).skip(lo) {
+                *slot = name_index;
+            }
+        }
+    }
+    FuncTables {
+        meta: f.clone(),
+        pcsp,
+        unsafe_point,
+        innermost,
+        names,
+    }
+}
+
+fn context(prog: &GoProgram<'_>, f: &FuncMeta, observed: &[Option<u64>], index: usize, csp: u64) -> Vec<ContextLine> {
+    let lo = index.saturating_sub(CONTEXT);
+    let hi = (index + CONTEXT + 1).min(observed.len());
+    (lo..hi)
+        .map(|i| {
+            let pc = f.info.entry + 4 * i as u64;
+            ContextLine {
+                pc: format!("{pc:#x}"),
+                offset: pc - f.info.entry,
+                instruction: prog
+                    .word(pc)
+                    .map(|w| twixt_arm64::decode(pc, w).text)
+                    .unwrap_or_default(),
+                sp_below_caller: observed[i].map(|sp| csp as i64 - sp as i64),
+                pcsp: f.pcsp_at(pc),
+                here: i == index,
+            }
+        })
+        .collect()
+}
