@@ -135,4 +135,29 @@ pub struct ScanReport {
     pub findings: Vec<Finding>,
     /// Functions not (fully) analysed, sorted by PC.
     pub unanalysed: Vec<Unanalysed>,
+    /// Per-function measurements, in scan order; not part of the JSON report.
+    #[serde(skip)]
+    pub stats: Vec<FunctionStat>,
+}
+
+/// What the scan measured about one function (for tests and benchmarks).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FunctionStat {
+    /// Function name.
+    pub name: String,
+    /// Entry PC.
+    pub entry: u64,
+    /// Instructions in the function (pcsp coverage / 4).
+    pub instructions: usize,
+    /// Whether every region ran to its end.
+    pub analysed: bool,
+    /// Boundaries observed.
+    pub boundaries: usize,
+    /// The frame the prologue established when executed: the largest distance below the
+    /// caller's SP observed in regions that start before the prologue.
+    pub frame_established: u64,
+    /// The largest pcsp value.
+    pub max_pcsp: u64,
+    /// Assembly function.
+    pub asm: bool,
 }

@@ -9,6 +9,6 @@ pub mod plan;
 pub mod program;
 pub mod scan;
 
-pub use finding::{ContextLine, Finding, ScanReport, Severity, Summary, Unanalysed};
+pub use finding::{ContextLine, Finding, FunctionStat, ScanReport, Severity, Summary, Unanalysed};
 pub use program::{FuncMeta, GoProgram, ProgramError};
 pub use scan::{ScanError, ScanOptions, scan};

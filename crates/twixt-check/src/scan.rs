@@ -24,7 +24,7 @@ use twixt_unwind::preempt::{
 use twixt_unwind::verdict::{Judgement, TrueFrame, Verdict, judge};
 use twixt_unwind::{Memory, Overlay};
 
-use crate::finding::{ContextLine, Finding, ScanReport, Severity, Summary, Unanalysed};
+use crate::finding::{ContextLine, Finding, FunctionStat, ScanReport, Severity, Summary, Unanalysed};
 use crate::plan::{Region, Val, register_states, regions};
 use crate::program::{FuncMeta, GoProgram, run_at};
 
@@ -99,6 +99,13 @@ struct ScanObserver<'p, 'a> {
     observed: Vec<Option<u64>>,
     findings: Vec<(Finding, usize)>,
     boundaries: usize,
+    /// Whether the current region started where pcsp is 0 (before the prologue).
+    region_from_zero: bool,
+    /// Largest `caller SP - SP` seen in such regions: the frame the prologue really
+    /// establishes when executed, to compare with the pcsp maximum.
+    established: u64,
+    /// The SP the current function's pcsp values are relative to.
+    fn_csp: u64,
     started: Instant,
     on_finding: Option<&'p dyn Fn(&Finding, std::time::Duration)>,
 }
@@ -119,6 +126,9 @@ impl Observer for ScanObserver<'_, '_> {
         self.boundaries += 1;
         if let Some(slot) = self.observed.get_mut(index) {
             *slot = Some(b.sp);
+        }
+        if self.region_from_zero && b.sp <= self.fn_csp {
+            self.established = self.established.max(self.fn_csp - b.sp);
         }
         if let Some((finding, idx)) = self.judge_boundary(ft, index, b) {
             if let Some(cb) = self.on_finding {
@@ -233,7 +243,7 @@ impl<'p, 'a> ScanObserver<'p, 'a> {
         let frame_size = f.frame_size();
         // Where the true return PC is: the frame's LR slot if the prologue has saved it.
         let expected_slot = (frame_size > 0)
-            .then(|| self.chain.csp - frame_size)
+            .then(|| self.fn_csp - frame_size)
             .filter(|&slot| b.read_u64(slot) == Some(self.chain.ret_pc))
             .map(|slot| slot as i64 - b.sp as i64);
         Finding {
@@ -247,7 +257,7 @@ impl<'p, 'a> ScanObserver<'p, 'a> {
             severity,
             file,
             line,
-            sp_below_caller: self.chain.csp as i64 - b.sp as i64,
+            sp_below_caller: self.fn_csp as i64 - b.sp as i64,
             pcsp: ft.pcsp.get(index).copied().flatten().unwrap_or(0),
             resume_pc: resume_pc.map(|pc| format!("{pc:#x}")),
             slot_sp_offset: culprit.and_then(|c| c.lr_slot).map(|s| s as i64 - b.sp as i64),
@@ -322,7 +332,14 @@ pub fn scan(prog: &GoProgram<'_>, options: &ScanOptions<'_>) -> Result<ScanRepor
         .func_named("runtime.goexit")
         .ok_or_else(|| missing("runtime.goexit"))?;
     let (ret_pc, caller_frame) = pick_caller(prog).ok_or_else(|| missing("Go function that makes a call"))?;
-    let layout = Layout::default();
+    let image_end = prog
+        .image()
+        .segments()
+        .iter()
+        .map(|s| s.vaddr.saturating_add(s.mem_size))
+        .max()
+        .unwrap_or(0);
+    let layout = Layout::above(image_end);
     let top_sp = layout.stack_hi - 0x1000;
     let chain = Chain {
         top_sp,
@@ -359,6 +376,9 @@ pub fn scan(prog: &GoProgram<'_>, options: &ScanOptions<'_>) -> Result<ScanRepor
         observed: Vec::new(),
         findings: Vec::new(),
         boundaries: 0,
+        region_from_zero: false,
+        established: 0,
+        fn_csp: chain.csp,
         started,
         on_finding: options.on_finding,
     };
@@ -374,6 +394,7 @@ pub fn scan(prog: &GoProgram<'_>, options: &ScanOptions<'_>) -> Result<ScanRepor
 
     let mut findings = Vec::new();
     let mut unanalysed = Vec::new();
+    let mut stats = Vec::new();
     let mut summary = Summary {
         functions: order.len() + prog.broken().len(),
         ..Summary::default()
@@ -388,6 +409,16 @@ pub fn scan(prog: &GoProgram<'_>, options: &ScanOptions<'_>) -> Result<ScanRepor
     for f in order {
         let (obs, result) = scan_function(&mut harness, observer, f, &chain);
         observer = obs;
+        stats.push(FunctionStat {
+            name: f.info.name.clone(),
+            entry: f.info.entry,
+            instructions: ((f.code_end - f.info.entry) / 4) as usize,
+            analysed: matches!(result, FunctionResult::Analysed { .. }),
+            boundaries: observer.boundaries,
+            frame_established: observer.established,
+            max_pcsp: f.frame_size(),
+            asm: f.asm,
+        });
         match result {
             FunctionResult::Analysed { boundaries } => summary.boundaries += boundaries,
             FunctionResult::Unanalysed(reason) => unanalysed.push(Unanalysed {
@@ -400,7 +431,7 @@ pub fn scan(prog: &GoProgram<'_>, options: &ScanOptions<'_>) -> Result<ScanRepor
             if options.severity.is_some_and(|s| s != finding.severity) {
                 continue;
             }
-            finding.context = context(prog, f, &observer.observed, index, chain.csp);
+            finding.context = context(prog, f, &observer.observed, index, observer.fn_csp);
             findings.push(finding);
         }
     }
@@ -425,6 +456,7 @@ pub fn scan(prog: &GoProgram<'_>, options: &ScanOptions<'_>) -> Result<ScanRepor
         summary,
         findings,
         unanalysed,
+        stats,
     })
 }
 
@@ -462,6 +494,11 @@ fn scan_function<'p, 'a>(
     f: &FuncMeta,
     chain: &Chain,
 ) -> (ScanObserver<'p, 'a>, FunctionResult) {
+    observer.boundaries = 0;
+    observer.established = 0;
+    // The SP pcsp is relative to: the caller's, less pushCall's 16 bytes for functions the
+    // runtime enters through an injected call.
+    observer.fn_csp = chain.csp - if f.info.special.is_injected_call() { 16 } else { 0 };
     if let Some(e) = &f.error {
         return (observer, FunctionResult::Unanalysed(format!("damaged metadata: {e}")));
     }
@@ -491,7 +528,6 @@ fn scan_function<'p, 'a>(
     }
     observer.func = Some(tables(observer.prog, f, n));
     observer.observed = vec![None; n];
-    observer.boundaries = 0;
 
     let mut failure = None;
     let words: Vec<u32> = (0..n)
@@ -506,7 +542,8 @@ fn scan_function<'p, 'a>(
     let no_return = |target: u64| prog.func_at(target).is_some_and(|f| never_returns(&f.info.name));
     let states = register_states(entry, &words, &effects, &plan, &keeps_lr, &no_return);
     for (region, regs) in plan.iter().zip(&states) {
-        let start = match region_start(f, region, regs, chain) {
+        observer.region_from_zero = f.pcsp_at(region.start) == Some(0);
+        let start = match region_start(f, region, regs, chain, harness.layout().scratch_pointer()) {
             Ok(start) => start,
             Err(reason) => {
                 failure.get_or_insert(format!("region at +{:#x}: {reason}", region.start - entry));
@@ -533,7 +570,13 @@ fn scan_function<'p, 'a>(
 /// The largest frame the harness can plant below the caller (the stack is 48 MiB).
 const MAX_FRAME: u64 = 40 << 20;
 
-fn region_start(f: &FuncMeta, region: &Region, regs: &[Val; 31], chain: &Chain) -> Result<RegionStart, String> {
+fn region_start(
+    f: &FuncMeta,
+    region: &Region,
+    regs: &[Val; 31],
+    chain: &Chain,
+    scratch: u64,
+) -> Result<RegionStart, String> {
     let frame = f
         .pcsp_at(region.start)
         .ok_or_else(|| format!("no pcsp value at {:#x}", region.start))?;
@@ -547,7 +590,6 @@ fn region_start(f: &FuncMeta, region: &Region, regs: &[Val; 31], chain: &Chain) 
     // An injected call's frame sits below the 16 bytes pushCall reserved.
     let pushed = if f.info.special.is_injected_call() { 16 } else { 0 };
     let sp = chain.csp.wrapping_sub(pushed).wrapping_sub(frame);
-    let scratch = Layout::default().scratch_pointer();
     let mut x = [scratch; 31];
     for (slot, val) in x.iter_mut().zip(regs) {
         match val {

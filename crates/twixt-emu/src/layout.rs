@@ -26,26 +26,38 @@ const GUARD: u64 = 0x10000;
 
 impl Default for Layout {
     fn default() -> Self {
+        Layout::above(0x10_0000)
+    }
+}
+
+impl Layout {
+    /// A layout for an image whose mapped memory ends at `image_end`.
+    ///
+    /// Scratch values end up used as indices, lengths and hash inputs as well as pointers,
+    /// so they must be small: just above the image (with a free megabyte on each side
+    /// for negative and large offsets), `value * value` still fits in 48 bits for images
+    /// of a few megabytes. No PC lives there, so the value also reads as "in no function"
+    /// when an unwinder takes it for a return PC.
+    pub fn above(image_end: u64) -> Layout {
+        const MB: u64 = 1 << 20;
+        let scratch_lo = (image_end.div_ceil(MB) + 1) * MB;
+        let scratch_hi = scratch_lo + 0x10000;
         // 48 MiB: the largest frames in real code (and the corpus) are just over 16 MiB, and
         // a region needs its caller's frame above it.
         let stack_hi = 0x7000_0000_0000;
         Layout {
             stack_lo: stack_hi - (48 << 20),
             stack_hi,
-            // Scratch values end up used as indices and lengths as well as pointers; a
-            // small value keeps `base + index * 8` inside the 48-bit address space.
-            g: 0x0fff_0000,
-            scratch_lo: 0x1000_0000,
-            scratch_hi: 0x1004_0000,
+            g: scratch_hi + MB,
+            scratch_lo,
+            scratch_hi,
         }
     }
-}
 
-impl Layout {
     /// The value every scratch word holds: a pointer to the middle of scratch memory, so
     /// that chains of loads through unknown pointers stay inside mapped memory.
     pub fn scratch_pointer(&self) -> u64 {
-        self.scratch_lo + (self.scratch_hi - self.scratch_lo) / 2
+        (self.scratch_lo + (self.scratch_hi - self.scratch_lo) / 2) & !0xfff
     }
 
     /// The value unused stack words hold. It is a valid data pointer, but no PC: an unwinder
@@ -74,6 +86,11 @@ impl Layout {
     /// (the checker studies unwinding at boundaries, not what the data means).
     pub fn may_scratch(&self, page: u64) -> bool {
         page < (1 << 48) && !self.overlaps(page, page + 0x1000)
+    }
+
+    /// Whether a whole range may become scratch memory (see [`Layout::may_scratch`]).
+    pub fn may_scratch_range(&self, lo: u64, hi: u64) -> bool {
+        hi <= (1 << 48) && !self.overlaps(lo, hi)
     }
 
     /// Maps the stack, the fake g and scratch memory.

@@ -564,15 +564,25 @@ fn install_hooks<'e, O: Observer + 'e>(uc: &mut Unicorn<'e, HookState<O>>) -> Re
                 return false;
             }
             let word = st.scratch_word;
-            if uc.mem_map(page, PAGE, Prot::READ | Prot::WRITE).is_err() {
+            // Map a 64 KiB chunk around the page when it is free: nearby accesses follow,
+            // and every mapping costs Unicorn a walk over all of its RAM blocks.
+            const CHUNK: u64 = 0x10000;
+            let chunk = addr & !(CHUNK - 1);
+            let (base, len) = if st.layout.may_scratch_range(chunk, chunk + CHUNK)
+                && uc.mem_map(chunk, CHUNK, Prot::READ | Prot::WRITE).is_ok()
+            {
+                (chunk, CHUNK)
+            } else if uc.mem_map(page, PAGE, Prot::READ | Prot::WRITE).is_ok() {
+                (page, PAGE)
+            } else {
                 return false;
-            }
-            let fill: Vec<u8> = std::iter::repeat_n(word.to_le_bytes(), (PAGE / 8) as usize)
+            };
+            let fill: Vec<u8> = std::iter::repeat_n(word.to_le_bytes(), (len / 8) as usize)
                 .flatten()
                 .collect();
-            let _ = uc.mem_write(page, &fill);
+            let _ = uc.mem_write(base, &fill);
             let st = uc.get_data_mut();
-            st.scratch_pages.insert(page);
+            st.scratch_pages.insert(base);
             st.new_scratch_pages += 1;
             true
         },

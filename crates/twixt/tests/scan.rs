@@ -1,0 +1,260 @@
+//! `twixt scan` over the corpus: golden reports per (binary, view), the #73259 windows
+//! where the toolchains have them and nowhere else, agreement with the corpus's own
+//! objdump-based epilogue analysis, coverage (every boundary once, unanalysed under 1%),
+//! and that every window is a boundary where the metadata and the machine disagree.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use common::{check_golden, corpus, manifest, scan};
+
+/// The binaries with golden reports; `golden_list_matches_manifest` keeps it complete.
+const BINARIES: &[&str] = &[
+    "go1.19.8/frames",
+    "go1.21.13/frames",
+    "go1.22.10/frames",
+    "go1.23.4/frames",
+    "go1.23.4/frames-stripped",
+    "go1.23.4/hello",
+    "go1.23.9/frames",
+    "go1.24.3/frames",
+    "go1.24.11/frames",
+    "go1.25.0/frames",
+    "go1.25.5/frames",
+    "go1.25.5/hello",
+    "go1.26.6/frames",
+    "go1.26.6/frames-stripped",
+    "go1.27.3/frames",
+];
+
+macro_rules! goldens {
+    ($($name:ident => $path:literal),* $(,)?) => {
+        $(
+            mod $name {
+                #[test]
+                fn text() {
+                    let report = super::scan($path);
+                    let golden = super::corpus().join(concat!($path, ".scan.txt"));
+                    super::check_golden(&golden, &twixt_report::text(&report));
+                }
+
+                #[test]
+                fn json() {
+                    let report = super::scan($path);
+                    let golden = super::corpus().join(concat!($path, ".scan.json"));
+                    super::check_golden(&golden, &twixt_report::json(&report));
+                }
+            }
+        )*
+    };
+}
+
+goldens! {
+    go1_19_8_frames => "go1.19.8/frames",
+    go1_21_13_frames => "go1.21.13/frames",
+    go1_22_10_frames => "go1.22.10/frames",
+    go1_23_4_frames => "go1.23.4/frames",
+    go1_23_4_frames_stripped => "go1.23.4/frames-stripped",
+    go1_23_4_hello => "go1.23.4/hello",
+    go1_23_9_frames => "go1.23.9/frames",
+    go1_24_3_frames => "go1.24.3/frames",
+    go1_24_11_frames => "go1.24.11/frames",
+    go1_25_0_frames => "go1.25.0/frames",
+    go1_25_5_frames => "go1.25.5/frames",
+    go1_25_5_hello => "go1.25.5/hello",
+    go1_26_6_frames => "go1.26.6/frames",
+    go1_26_6_frames_stripped => "go1.26.6/frames-stripped",
+    go1_27_3_frames => "go1.27.3/frames",
+}
+
+#[test]
+fn golden_list_matches_manifest() {
+    let listed: BTreeSet<&str> = BINARIES.iter().copied().collect();
+    let manifest: Vec<String> = manifest().into_iter().map(|e| e.path).collect();
+    let in_manifest: BTreeSet<&str> = manifest.iter().map(String::as_str).collect();
+    assert_eq!(listed, in_manifest, "add new corpus binaries to BINARIES and goldens!");
+}
+
+fn pc(hex: &str) -> u64 {
+    u64::from_str_radix(hex.trim_start_matches("0x"), 16).unwrap()
+}
+
+/// Toolchains whose non-leaf epilogues still pop a large frame with two ADDs.
+fn pre_fix(version: &str) -> bool {
+    matches!(
+        version,
+        "go1.19.8" | "go1.21.13" | "go1.22.10" | "go1.23.4" | "go1.23.9" | "go1.24.3"
+    )
+}
+
+/// Non-leaf `frames` functions whose epilogue is split, per the corpus's objdump analysis.
+fn epilogues() -> serde_json::Value {
+    let text = std::fs::read_to_string(corpus().join("epilogues.json")).expect("corpus/epilogues.json");
+    serde_json::from_str(&text).expect("epilogues.json is JSON")
+}
+
+#[test]
+fn non_leaf_split_epilogues_are_preemptible_windows_before_the_fix_only() {
+    let analysis = epilogues();
+    for path in BINARIES.iter().filter(|p| p.contains("/frames")) {
+        let version = path.split('/').next().unwrap();
+        let report = scan(path);
+        let funcs = analysis[*path]["functions"].as_object().expect("binary analysed");
+        let mut split = 0;
+        for (name, f) in funcs {
+            if !name.starts_with("main.nonleaf") {
+                continue;
+            }
+            for e in f["epilogues"].as_array().unwrap() {
+                let windows: Vec<_> = report
+                    .findings
+                    .iter()
+                    .filter(|x| &x.function == name && x.preemptible)
+                    .collect();
+                if e["kind"] == "split-add" {
+                    split += 1;
+                    let at = e["window"].as_str().unwrap();
+                    assert!(
+                        windows.iter().any(|w| pc(&w.pc) == pc(at) && w.verdict == "unexpected-return-pc"),
+                        "{path}: {name}: no preemptible window at the second ADD {at}: {windows:#?}"
+                    );
+                } else {
+                    assert!(windows.is_empty(), "{path}: {name}: single-write epilogue reported: {windows:#?}");
+                }
+            }
+        }
+        if pre_fix(version) {
+            assert!(split >= 2, "{path}: expected split non-leaf epilogues, found {split}");
+        } else {
+            assert_eq!(split, 0, "{path}: a fixed toolchain split a non-leaf epilogue");
+        }
+    }
+}
+
+#[test]
+fn every_window_in_the_objdump_analysis_is_found_with_its_severity() {
+    let analysis = epilogues();
+    let mut checked = 0;
+    for path in BINARIES {
+        let report = scan(path);
+        let Some(funcs) = analysis[*path]["functions"].as_object() else {
+            continue;
+        };
+        for (name, f) in funcs {
+            for e in f["epilogues"].as_array().unwrap() {
+                let Some(at) = e["window"].as_str() else { continue };
+                let preemptible = e["window_async_preemptible"].as_bool().unwrap();
+                let found = report.findings.iter().find(|x| pc(&x.pc) == pc(at));
+                let found = found.unwrap_or_else(|| panic!("{path}: {name}: window {at} not reported"));
+                assert_eq!(found.preemptible, preemptible, "{path}: {name} at {at}: severity differs");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 50, "only {checked} windows cross-checked");
+}
+
+#[test]
+fn functions_whose_sp_moves_in_one_instruction_have_no_window() {
+    let analysis = epilogues();
+    for path in BINARIES {
+        let report = scan(path);
+        let Some(funcs) = analysis[*path]["functions"].as_object() else {
+            continue;
+        };
+        for (name, f) in funcs {
+            let single = f["epilogues"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|e| e["kind"] != "split-add" && e["fp"] != "split-add");
+            if single && name.starts_with("main.") {
+                let hits: Vec<_> = report.findings.iter().filter(|x| &x.function == name).collect();
+                assert!(hits.is_empty(), "{path}: {name}: {hits:#?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn every_function_is_analysed_or_explained_and_boundaries_are_counted_once() {
+    for path in BINARIES {
+        let report = scan(path);
+        let s = &report.summary;
+        assert!(s.functions > 1000, "{path}: {} functions", s.functions);
+        assert!(
+            s.unanalysed * 100 < s.functions,
+            "{path}: {} of {} functions unanalysed: {:#?}",
+            s.unanalysed,
+            s.functions,
+            report.unanalysed
+        );
+        for u in &report.unanalysed {
+            assert!(!u.reason.is_empty(), "{path}: {} has no reason", u.function);
+        }
+        let analysed_instructions: usize = report.stats.iter().filter(|f| f.analysed).map(|f| f.instructions).sum();
+        assert_eq!(s.boundaries, analysed_instructions, "{path}: boundaries != instructions of analysed functions");
+        for f in report.stats.iter().filter(|f| f.analysed) {
+            assert_eq!(f.boundaries, f.instructions, "{path}: {} observed {} of {} boundaries", f.name, f.boundaries, f.instructions);
+        }
+        assert_eq!(s.functions, report.stats.len() + report.unanalysed.iter().filter(|u| u.pc == "0x0").count());
+    }
+}
+
+/// The two kinds of window: SP disagrees with pcsp, or SP agrees but the return address
+/// is not where the unwinder looks (a clobbered LR slot or register).
+fn kind(f: &twixt_check::Finding) -> &'static str {
+    if f.sp_below_caller as u64 != f.pcsp {
+        "sp-mismatch"
+    } else {
+        "return-address-lost"
+    }
+}
+
+#[test]
+fn every_window_is_a_real_disagreement() {
+    let mut table: BTreeMap<(String, &str, &str), usize> = BTreeMap::new();
+    for path in BINARIES {
+        let report = scan(path);
+        for f in &report.findings {
+            let k = kind(f);
+            if k == "return-address-lost" {
+                // Then the unwinder's view of the caller must differ from the truth.
+                let read = f.read_value.as_deref();
+                assert_ne!(read, Some(f.expected_return_pc.as_str()), "{path}: {f:#?}");
+            }
+            *table.entry((path.to_string(), k, f.severity.name())).or_default() += 1;
+        }
+    }
+    for ((path, k, sev), n) in &table {
+        println!("{path:28} {k:20} {sev:12} {n}");
+    }
+}
+
+#[test]
+fn stripped_binaries_scan_like_their_twins() {
+    for (stripped, twin) in [
+        ("go1.23.4/frames-stripped", "go1.23.4/frames"),
+        ("go1.26.6/frames-stripped", "go1.26.6/frames"),
+    ] {
+        let a = scan(stripped);
+        let b = scan(twin);
+        assert_eq!(a.findings, b.findings, "{stripped} vs {twin}");
+        assert_eq!(a.summary, b.summary);
+    }
+}
+
+#[test]
+fn prologues_establish_the_frame_pcsp_records() {
+    for path in BINARIES {
+        let report = scan(path);
+        for f in report.stats.iter().filter(|f| f.analysed && !f.asm) {
+            assert_eq!(
+                f.frame_established, f.max_pcsp,
+                "{path}: {}: executing the prologue moves SP by {:#x}, pcsp says {:#x}",
+                f.name, f.frame_established, f.max_pcsp
+            );
+        }
+    }
+}
