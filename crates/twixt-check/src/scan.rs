@@ -470,17 +470,18 @@ fn is_runtime(name: &str) -> bool {
         .any(|p| name.starts_with(p))
 }
 
-/// Runtime functions the compiler calls without expecting a return (panics and throws).
+/// Functions the compiler calls without expecting a return: panics and throws, in the
+/// runtime and in the packages that link their own (`internal/runtime/cgroup.throw`).
 fn never_returns(name: &str) -> bool {
-    let rest = name.strip_prefix("runtime.").unwrap_or("");
-    rest.starts_with("panic")
-        || rest.starts_with("goPanic")
-        || rest.starts_with("gopanic")
-        || rest == "throw"
-        || rest == "fatal"
-        || rest == "fatalthrow"
-        || rest == "fatalpanic"
-        || rest == "goexit1"
+    let base = name.rsplit('.').next().unwrap_or(name);
+    base.starts_with("panic")
+        || base.starts_with("goPanic")
+        || base.starts_with("gopanic")
+        || base == "throw"
+        || base == "fatal"
+        || base == "fatalthrow"
+        || base == "fatalpanic"
+        || name == "runtime.goexit1"
 }
 
 enum FunctionResult {
