@@ -6,6 +6,7 @@
 //! belongs to one thread; a region is run with a single `emu_start`; nothing the input does
 //! can reach the host (no host memory is mapped, system calls end the region).
 
+pub mod bare;
 mod layout;
 
 use std::time::{Duration, Instant};
@@ -431,7 +432,7 @@ fn map_image<D>(uc: &mut Unicorn<'_, D>, ranges: &[MapRange<'_>], layout: &Layou
         }
     }
     runs.extend(run);
-    for (start, end, _) in runs {
+    for &(start, end, _) in &runs {
         // Map writable first so the contents can be copied in, then set the real permissions.
         uc.mem_map(start, end - start, Prot::ALL).map_err(|err| EmuError::Map {
             vaddr: start,
@@ -449,10 +450,12 @@ fn map_image<D>(uc: &mut Unicorn<'_, D>, ranges: &[MapRange<'_>], layout: &Layou
             })?;
         }
     }
-    for (&p, &prot) in &pages {
-        uc.mem_protect(p, PAGE, prot).map_err(|err| EmuError::Map {
-            vaddr: p,
-            size: PAGE,
+    // Whole runs at once: protecting single pages would split Unicorn's regions page by
+    // page, and each split walks every RAM block.
+    for &(start, end, prot) in &runs {
+        uc.mem_protect(start, end - start, prot).map_err(|err| EmuError::Map {
+            vaddr: start,
+            size: end - start,
             err,
         })?;
     }
