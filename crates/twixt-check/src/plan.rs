@@ -54,8 +54,8 @@ pub fn regions(entry: u64, effects: &[Effects]) -> Vec<Region> {
     }
     let mut out = Vec::new();
     let mut start = 0;
-    for i in 1..=n {
-        if i == n || leader[i] {
+    for (i, &is_leader) in leader.iter().enumerate().skip(1).chain([(n, &true)]) {
+        if is_leader {
             out.push(Region {
                 start: entry + 4 * start as u64,
                 len: i - start,
@@ -220,10 +220,22 @@ mod tests {
             r,
             vec![
                 Region { start: e, len: 2 },
-                Region { start: e + 8, len: 1 },
-                Region { start: e + 12, len: 1 },
-                Region { start: e + 16, len: 2 },
-                Region { start: e + 24, len: 1 },
+                Region {
+                    start: e + 8,
+                    len: 1
+                },
+                Region {
+                    start: e + 12,
+                    len: 1
+                },
+                Region {
+                    start: e + 16,
+                    len: 2
+                },
+                Region {
+                    start: e + 24,
+                    len: 1
+                },
             ]
         );
         assert_eq!(r.iter().map(|r| r.len).sum::<usize>(), effects.len());

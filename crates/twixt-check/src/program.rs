@@ -25,7 +25,9 @@ pub enum ProgramError {
         source: twixt_gopclntab::Error,
     },
     /// A Go 1.26+ pclntab (text start 0) in a binary without `runtime.text` or `.text`.
-    #[error("{path}: the pclntab does not record where text starts and the binary has no .text section")]
+    #[error(
+        "{path}: the pclntab does not record where text starts and the binary has no .text section"
+    )]
     NoTextStart {
         /// The binary.
         path: String,
@@ -63,7 +65,11 @@ impl FuncMeta {
 
     /// The largest pcsp value: the frame size the prologue establishes.
     pub fn frame_size(&self) -> u64 {
-        self.pcsp.iter().map(|r| r.value.max(0) as u64).max().unwrap_or(0)
+        self.pcsp
+            .iter()
+            .map(|r| r.value.max(0) as u64)
+            .max()
+            .unwrap_or(0)
     }
 }
 
@@ -103,9 +109,11 @@ impl<'a> GoProgram<'a> {
         })?;
         if table.header_text_start() == 0 {
             // Go 1.26+ writes 0 and relocates at run time: use the symbol or the section.
-            let start = image.text_start().ok_or_else(|| ProgramError::NoTextStart {
-                path: image.path().to_string(),
-            })?;
+            let start = image
+                .text_start()
+                .ok_or_else(|| ProgramError::NoTextStart {
+                    path: image.path().to_string(),
+                })?;
             table.set_text_start(start);
         }
         let version = image.go_version().and_then(GoVersion::parse);
@@ -158,7 +166,10 @@ impl<'a> GoProgram<'a> {
 
     /// The function containing `pc`.
     pub fn func_at(&self, pc: u64) -> Option<&FuncMeta> {
-        let i = self.funcs.partition_point(|f| f.info.entry <= pc).checked_sub(1)?;
+        let i = self
+            .funcs
+            .partition_point(|f| f.info.entry <= pc)
+            .checked_sub(1)?;
         self.funcs.get(i).filter(|f| pc < f.end)
     }
 
@@ -194,13 +205,16 @@ impl<'a> GoProgram<'a> {
     /// `newInlineUnwinder(f, pc).srcFunc(...)`. Falls back to the outer name when the inline
     /// tree cannot be located (e.g. `go:func.*` not found).
     pub fn innermost_name(&self, f: &FuncMeta, pc: u64) -> String {
-        self.inlined_name(f, pc).unwrap_or_else(|| f.info.name.clone())
+        self.inlined_name(f, pc)
+            .unwrap_or_else(|| f.info.name.clone())
     }
 
     fn inlined_name(&self, f: &FuncMeta, pc: u64) -> Option<String> {
         let func = self.table.func(f.index).ok()?;
         let tree_off = func.inline_tree_offset()?;
-        let run = func.pcdata_at(twixt_gopclntab::PCDATA_INL_TREE_INDEX, pc).ok()??;
+        let run = func
+            .pcdata_at(twixt_gopclntab::PCDATA_INL_TREE_INDEX, pc)
+            .ok()??;
         if run.value < 0 {
             return None;
         }
@@ -208,7 +222,9 @@ impl<'a> GoProgram<'a> {
         let size = twixt_gopclntab::inline::entry_size(self.table.format());
         let end = (run.value as u64 + 1).checked_mul(size as u64)?;
         let bytes = self.image.read(base, end as usize)?;
-        let call = twixt_gopclntab::inline::inlined_call(self.table.format(), bytes, run.value as u32).ok()?;
+        let call =
+            twixt_gopclntab::inline::inlined_call(self.table.format(), bytes, run.value as u32)
+                .ok()?;
         self.table.func_name(call.name_off).ok().map(str::to_string)
     }
 
@@ -279,7 +295,10 @@ fn meta_of(f: &Func<'_>) -> FuncMeta {
 /// present, else read from the moduledata, found by its first two fields (a pointer to the
 /// pclntab header and the funcnametab slice pointer).
 fn find_gofunc(image: &Image, table: &Pclntab<'_>, version: Option<GoVersion>) -> Option<u64> {
-    if let Some(addr) = image.symbol("go:func.*").or_else(|| image.symbol("go.func.*")) {
+    if let Some(addr) = image
+        .symbol("go:func.*")
+        .or_else(|| image.symbol("go.func.*"))
+    {
         return Some(addr);
     }
     let (pcln_addr, _) = image.gopclntab().ok()?;
@@ -301,7 +320,9 @@ fn find_gofunc(image: &Image, table: &Pclntab<'_>, version: Option<GoVersion>) -
             let w = |k: usize| u64::from_le_bytes(data[k..k + 8].try_into().unwrap_or([0; 8]));
             if w(i) == pcln_addr && w(i + 8) == nametab {
                 let at = i + offset;
-                return data.get(at..at + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
+                return data
+                    .get(at..at + 8)
+                    .map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
             }
             i += 8;
         }

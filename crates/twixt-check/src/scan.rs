@@ -24,9 +24,14 @@ use twixt_unwind::preempt::{
 use twixt_unwind::verdict::{Judgement, TrueFrame, Verdict, judge};
 use twixt_unwind::{Memory, Overlay};
 
-use crate::finding::{ContextLine, Finding, FunctionStat, ScanReport, Severity, Summary, Unanalysed};
-use crate::plan::{Region, Val, register_states, regions};
+use crate::finding::{
+    ContextLine, Finding, FunctionStat, ScanReport, Severity, Summary, Unanalysed,
+};
+use crate::plan::{Region, Val, regions, register_states};
 use crate::program::{FuncMeta, GoProgram, run_at};
+
+/// Receives each finding as it is made, with the time since the scan started.
+pub type FindingCallback<'a> = dyn Fn(&Finding, std::time::Duration) + 'a;
 
 /// What to scan and report.
 #[derive(Default)]
@@ -37,7 +42,7 @@ pub struct ScanOptions<'f> {
     pub severity: Option<Severity>,
     /// Called for every finding as soon as it is made (before sorting), with the time since
     /// the scan started: for streaming and for measuring time to first finding.
-    pub on_finding: Option<&'f dyn Fn(&Finding, std::time::Duration)>,
+    pub on_finding: Option<&'f FindingCallback<'f>>,
 }
 
 /// Why a scan could not run at all.
@@ -107,7 +112,7 @@ struct ScanObserver<'p, 'a> {
     /// The SP the current function's pcsp values are relative to.
     fn_csp: u64,
     started: Instant,
-    on_finding: Option<&'p dyn Fn(&Finding, std::time::Duration)>,
+    on_finding: Option<&'p FindingCallback<'p>>,
 }
 
 /// Reads emulator memory at a boundary.
@@ -201,7 +206,10 @@ impl<'p, 'a> ScanObserver<'p, 'a> {
             let j = judge(&tb, 1, &truth);
             if j.verdict != Verdict::Ok {
                 let resume = (resume_pc != b.pc).then_some(resume_pc);
-                return Some((self.finding(ft, index, b, &j, Severity::Preemptible, resume), index));
+                return Some((
+                    self.finding(ft, index, b, &j, Severity::Preemptible, resume),
+                    index,
+                ));
             }
         }
         let start = Start {
@@ -219,7 +227,10 @@ impl<'p, 'a> ScanObserver<'p, 'a> {
         let truth = self.truth(ft, b.pc, b.sp);
         let j = judge(&tb, 0, &truth);
         if j.verdict != Verdict::Ok {
-            return Some((self.finding(ft, index, b, &j, Severity::SignalOnly, None), index));
+            return Some((
+                self.finding(ft, index, b, &j, Severity::SignalOnly, None),
+                index,
+            ));
         }
         None
     }
@@ -260,7 +271,9 @@ impl<'p, 'a> ScanObserver<'p, 'a> {
             sp_below_caller: self.fn_csp as i64 - b.sp as i64,
             pcsp: ft.pcsp.get(index).copied().flatten().unwrap_or(0),
             resume_pc: resume_pc.map(|pc| format!("{pc:#x}")),
-            slot_sp_offset: culprit.and_then(|c| c.lr_slot).map(|s| s as i64 - b.sp as i64),
+            slot_sp_offset: culprit
+                .and_then(|c| c.lr_slot)
+                .map(|s| s as i64 - b.sp as i64),
             read_value: culprit.map(|c| format!("{:#x}", c.lr)),
             read_symbol: culprit.map(|c| self.symbolize(c.lr)),
             expected_return_pc: format!("{expected:#x}"),
@@ -324,14 +337,18 @@ pub fn scan(prog: &GoProgram<'_>, options: &ScanOptions<'_>) -> Result<ScanRepor
         what: what.into(),
     };
     // The rules changed with versions; without build info assume the newest rules.
-    let version = prog.version().unwrap_or(GoVersion { minor: 27, patch: 0 });
+    let version = prog.version().unwrap_or(GoVersion {
+        minor: 27,
+        patch: 0,
+    });
     let ap = prog
         .async_preempt_frame()
         .ok_or_else(|| missing("runtime.asyncPreempt calling runtime.asyncPreempt2"))?;
     let goexit = prog
         .func_named("runtime.goexit")
         .ok_or_else(|| missing("runtime.goexit"))?;
-    let (ret_pc, caller_frame) = pick_caller(prog).ok_or_else(|| missing("Go function that makes a call"))?;
+    let (ret_pc, caller_frame) =
+        pick_caller(prog).ok_or_else(|| missing("Go function that makes a call"))?;
     let image_end = prog
         .image()
         .segments()
@@ -448,11 +465,7 @@ pub fn scan(prog: &GoProgram<'_>, options: &ScanOptions<'_>) -> Result<ScanRepor
     summary.by_verdict = by_verdict;
     Ok(ScanReport {
         binary,
-        go_version: prog
-            .image()
-            .go_version()
-            .unwrap_or("unknown")
-            .to_string(),
+        go_version: prog.image().go_version().unwrap_or("unknown").to_string(),
         summary,
         findings,
         unanalysed,
@@ -465,9 +478,17 @@ fn pc_value(hex: &str) -> u64 {
 }
 
 fn is_runtime(name: &str) -> bool {
-    ["runtime.", "runtime/", "internal/", "reflect.", "sync", "type:", "go:"]
-        .iter()
-        .any(|p| name.starts_with(p))
+    [
+        "runtime.",
+        "runtime/",
+        "internal/",
+        "reflect.",
+        "sync",
+        "type:",
+        "go:",
+    ]
+    .iter()
+    .any(|p| name.starts_with(p))
 }
 
 /// Functions the compiler calls without expecting a return: panics and throws, in the
@@ -499,18 +520,29 @@ fn scan_function<'p, 'a>(
     observer.established = 0;
     // The SP pcsp is relative to: the caller's, less pushCall's 16 bytes for functions the
     // runtime enters through an injected call.
-    observer.fn_csp = chain.csp - if f.info.special.is_injected_call() { 16 } else { 0 };
+    observer.fn_csp = chain.csp
+        - if f.info.special.is_injected_call() {
+            16
+        } else {
+            0
+        };
     if let Some(e) = &f.error {
-        return (observer, FunctionResult::Unanalysed(format!("damaged metadata: {e}")));
+        return (
+            observer,
+            FunctionResult::Unanalysed(format!("damaged metadata: {e}")),
+        );
     }
     let entry = f.info.entry;
     if f.code_end <= entry {
         return (observer, FunctionResult::Analysed { boundaries: 0 });
     }
-    if (f.code_end - entry) % 4 != 0 || entry % 4 != 0 {
+    if !(f.code_end - entry).is_multiple_of(4) || !entry.is_multiple_of(4) {
         return (
             observer,
-            FunctionResult::Unanalysed(format!("code range {entry:#x}..{:#x} is not 4-byte aligned", f.code_end)),
+            FunctionResult::Unanalysed(format!(
+                "code range {entry:#x}..{:#x} is not 4-byte aligned",
+                f.code_end
+            )),
         );
     }
     let n = ((f.code_end - entry) / 4) as usize;
@@ -540,7 +572,10 @@ fn scan_function<'p, 'a>(
         prog.func_at(target)
             .is_some_and(|f| f.info.name.starts_with("runtime.morestack"))
     };
-    let no_return = |target: u64| prog.func_at(target).is_some_and(|f| never_returns(&f.info.name));
+    let no_return = |target: u64| {
+        prog.func_at(target)
+            .is_some_and(|f| never_returns(&f.info.name))
+    };
     let states = register_states(entry, &words, &effects, &plan, &keeps_lr, &no_return);
     for (region, regs) in plan.iter().zip(&states) {
         observer.region_from_zero = f.pcsp_at(region.start) == Some(0);
@@ -589,7 +624,11 @@ fn region_start(
         ));
     }
     // An injected call's frame sits below the 16 bytes pushCall reserved.
-    let pushed = if f.info.special.is_injected_call() { 16 } else { 0 };
+    let pushed = if f.info.special.is_injected_call() {
+        16
+    } else {
+        0
+    };
     let sp = chain.csp.wrapping_sub(pushed).wrapping_sub(frame);
     let mut x = [scratch; 31];
     for (slot, val) in x.iter_mut().zip(regs) {
@@ -627,7 +666,11 @@ fn tables(prog: &GoProgram<'_>, f: &FuncMeta, n: usize) -> FuncTables {
     let raw = prog.raw_func(f.index);
     let up_runs = raw
         .as_ref()
-        .and_then(|r| r.pcdata_table(twixt_gopclntab::PCDATA_UNSAFE_POINT).ok().flatten())
+        .and_then(|r| {
+            r.pcdata_table(twixt_gopclntab::PCDATA_UNSAFE_POINT)
+                .ok()
+                .flatten()
+        })
         .unwrap_or_default();
     let unsafe_point = (0..n)
         .map(|i| {
@@ -645,7 +688,11 @@ fn tables(prog: &GoProgram<'_>, f: &FuncMeta, n: usize) -> FuncTables {
     if !f.asm && f.has_locals_pointer_maps {
         let inl_runs = raw
             .as_ref()
-            .and_then(|r| r.pcdata_table(twixt_gopclntab::PCDATA_INL_TREE_INDEX).ok().flatten())
+            .and_then(|r| {
+                r.pcdata_table(twixt_gopclntab::PCDATA_INL_TREE_INDEX)
+                    .ok()
+                    .flatten()
+            })
             .unwrap_or_default();
         let mut by_index: BTreeMap<i32, usize> = BTreeMap::new();
         for r in inl_runs.iter().filter(|r| r.value >= 0) {
@@ -669,7 +716,13 @@ fn tables(prog: &GoProgram<'_>, f: &FuncMeta, n: usize) -> FuncTables {
     }
 }
 
-fn context(prog: &GoProgram<'_>, f: &FuncMeta, observed: &[Option<u64>], index: usize, csp: u64) -> Vec<ContextLine> {
+fn context(
+    prog: &GoProgram<'_>,
+    f: &FuncMeta,
+    observed: &[Option<u64>],
+    index: usize,
+    csp: u64,
+) -> Vec<ContextLine> {
     let lo = index.saturating_sub(CONTEXT);
     let hi = (index + CONTEXT + 1).min(observed.len());
     (lo..hi)

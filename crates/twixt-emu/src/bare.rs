@@ -22,8 +22,10 @@ pub fn hooked_loop_rate(instructions: usize) -> Result<f64, String> {
     uc.mem_map(BASE, 0x1000, Prot::READ | Prot::EXEC)
         .map_err(|e| format!("{e:?}"))?;
     uc.mem_write(BASE, &code).map_err(|e| format!("{e:?}"))?;
-    uc.add_code_hook(1, 0, |_, _, _| {}).map_err(|e| format!("{e:?}"))?;
-    uc.reg_write(RegisterARM64::X0, 0).map_err(|e| format!("{e:?}"))?;
+    uc.add_code_hook(1, 0, |_, _, _| {})
+        .map_err(|e| format!("{e:?}"))?;
+    uc.reg_write(RegisterARM64::X0, 0)
+        .map_err(|e| format!("{e:?}"))?;
     let started = Instant::now();
     uc.emu_start(BASE, 0, 0, instructions)
         .map_err(|e| format!("{e:?}"))?;

@@ -100,7 +100,11 @@ impl Layout {
                 .flatten()
                 .collect()
         };
-        uc.mem_map(self.stack_lo, self.stack_hi - self.stack_lo, Prot::READ | Prot::WRITE)?;
+        uc.mem_map(
+            self.stack_lo,
+            self.stack_hi - self.stack_lo,
+            Prot::READ | Prot::WRITE,
+        )?;
         // The whole stack starts poisoned; regions restore what they wrote.
         let chunk = fill(1 << 20, self.poison());
         let mut at = self.stack_lo;
@@ -108,8 +112,15 @@ impl Layout {
             uc.mem_write(at, &chunk)?;
             at += 1 << 20;
         }
-        uc.mem_map(self.scratch_lo, self.scratch_hi - self.scratch_lo, Prot::READ | Prot::WRITE)?;
-        uc.mem_write(self.scratch_lo, &fill(self.scratch_hi - self.scratch_lo, self.scratch_pointer()))?;
+        uc.mem_map(
+            self.scratch_lo,
+            self.scratch_hi - self.scratch_lo,
+            Prot::READ | Prot::WRITE,
+        )?;
+        uc.mem_write(
+            self.scratch_lo,
+            &fill(self.scratch_hi - self.scratch_lo, self.scratch_pointer()),
+        )?;
         uc.mem_map(self.g, 0x1000, Prot::READ | Prot::WRITE)?;
         let mut g = fill(0x1000, self.scratch_pointer());
         // runtime.g begins with stack{lo, hi}, stackguard0, stackguard1.

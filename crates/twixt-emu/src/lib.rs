@@ -181,7 +181,9 @@ impl Intervals {
 
     fn add(&mut self, lo: u64, hi: u64) {
         for r in &mut self.ranges {
-            if lo <= r.1.saturating_add(Self::MERGE_GAP) && r.0 <= hi.saturating_add(Self::MERGE_GAP) {
+            if lo <= r.1.saturating_add(Self::MERGE_GAP)
+                && r.0 <= hi.saturating_add(Self::MERGE_GAP)
+            {
                 r.0 = r.0.min(lo);
                 r.1 = r.1.max(hi);
                 return;
@@ -189,7 +191,10 @@ impl Intervals {
         }
         if self.ranges.len() >= Self::MAX {
             // Too scattered: one range over all of it is still correct, only slower.
-            let all = self.ranges.iter().fold((lo, hi), |a, r| (a.0.min(r.0), a.1.max(r.1)));
+            let all = self
+                .ranges
+                .iter()
+                .fold((lo, hi), |a, r| (a.0.min(r.0), a.1.max(r.1)));
             self.ranges = vec![all];
             return;
         }
@@ -285,8 +290,12 @@ impl<'e, O: Observer + 'e> Harness<'e, O> {
         let result = if start.pc == start.last {
             Ok(())
         } else {
-            self.uc
-                .emu_start(start.pc, start.last, 0, start.instructions.saturating_add(1))
+            self.uc.emu_start(
+                start.pc,
+                start.last,
+                0,
+                start.instructions.saturating_add(1),
+            )
         };
         let st = self.uc.get_data();
         if let Some(f) = &st.failure {
@@ -313,7 +322,10 @@ impl<'e, O: Observer + 'e> Harness<'e, O> {
         }
     }
 
-    fn set_state(&mut self, start: &RegionStart) -> Result<(), unicorn_engine::unicorn_const::uc_error> {
+    fn set_state(
+        &mut self,
+        start: &RegionStart,
+    ) -> Result<(), unicorn_engine::unicorn_const::uc_error> {
         for (i, v) in start.x.iter().enumerate() {
             let value = if i == 28 { self.layout.g } else { *v };
             let reg = match i {
@@ -388,7 +400,11 @@ fn describe_error(e: unicorn_engine::unicorn_const::uc_error) -> String {
 }
 
 /// Maps the image's segments with their permissions.
-fn map_image<D>(uc: &mut Unicorn<'_, D>, ranges: &[MapRange<'_>], layout: &Layout) -> Result<(), EmuError> {
+fn map_image<D>(
+    uc: &mut Unicorn<'_, D>,
+    ranges: &[MapRange<'_>],
+    layout: &Layout,
+) -> Result<(), EmuError> {
     // Pages can be shared by two segments (Go aligns segments to 64 KiB, but be safe): give
     // each page the union of the permissions of the segments that touch it.
     let mut pages: std::collections::BTreeMap<u64, Prot> = std::collections::BTreeMap::new();
@@ -434,30 +450,33 @@ fn map_image<D>(uc: &mut Unicorn<'_, D>, ranges: &[MapRange<'_>], layout: &Layou
     runs.extend(run);
     for &(start, end, _) in &runs {
         // Map writable first so the contents can be copied in, then set the real permissions.
-        uc.mem_map(start, end - start, Prot::ALL).map_err(|err| EmuError::Map {
-            vaddr: start,
-            size: end - start,
-            err,
-        })?;
+        uc.mem_map(start, end - start, Prot::ALL)
+            .map_err(|err| EmuError::Map {
+                vaddr: start,
+                size: end - start,
+                err,
+            })?;
     }
     for r in ranges {
         if !r.data.is_empty() {
             let n = (r.data.len() as u64).min(r.size) as usize;
-            uc.mem_write(r.vaddr, &r.data[..n]).map_err(|err| EmuError::Map {
-                vaddr: r.vaddr,
-                size: r.size,
-                err,
-            })?;
+            uc.mem_write(r.vaddr, &r.data[..n])
+                .map_err(|err| EmuError::Map {
+                    vaddr: r.vaddr,
+                    size: r.size,
+                    err,
+                })?;
         }
     }
     // Whole runs at once: protecting single pages would split Unicorn's regions page by
     // page, and each split walks every RAM block.
     for &(start, end, prot) in &runs {
-        uc.mem_protect(start, end - start, prot).map_err(|err| EmuError::Map {
-            vaddr: start,
-            size: end - start,
-            err,
-        })?;
+        uc.mem_protect(start, end - start, prot)
+            .map_err(|err| EmuError::Map {
+                vaddr: start,
+                size: end - start,
+                err,
+            })?;
     }
     Ok(())
 }
@@ -487,7 +506,9 @@ fn observe<O: Observer>(uc: &mut Unicorn<'_, HookState<O>>, pc: u64) -> bool {
     keep_going
 }
 
-fn install_hooks<'e, O: Observer + 'e>(uc: &mut Unicorn<'e, HookState<O>>) -> Result<(), unicorn_engine::unicorn_const::uc_error> {
+fn install_hooks<'e, O: Observer + 'e>(
+    uc: &mut Unicorn<'e, HookState<O>>,
+) -> Result<(), unicorn_engine::unicorn_const::uc_error> {
     uc.add_code_hook(1, 0, |uc, addr, _size| {
         let st = uc.get_data();
         if st.stopped || st.failure.is_some() {
@@ -519,32 +540,39 @@ fn install_hooks<'e, O: Observer + 'e>(uc: &mut Unicorn<'e, HookState<O>>) -> Re
         let pc = uc.pc_read().unwrap_or(0);
         let st = uc.get_data_mut();
         if st.failure.is_none() {
-            st.failure = Some(format!("system instruction or exception {intno} at {pc:#x}"));
+            st.failure = Some(format!(
+                "system instruction or exception {intno} at {pc:#x}"
+            ));
         }
         let _ = uc.emu_stop();
     })?;
     // Every store: the stack's dirty range grows; any other page is saved before its first
     // write of the region. Stores are a small share of instructions, so this costs little
     // next to the per-instruction code hook.
-    uc.add_mem_hook(HookType::MEM_WRITE, 1, 0, |uc, _kind: MemType, addr, size, _value| {
-        let st = uc.get_data();
-        let end = addr.saturating_add(size as u64);
-        if addr >= st.layout.stack_lo && addr < st.layout.stack_hi {
-            uc.get_data_mut().stack_dirty.add(addr, end);
-            return true;
-        }
-        let first = addr & !(PAGE - 1);
-        let last = end.saturating_sub(1) & !(PAGE - 1);
-        let mut page = first;
-        while page <= last {
-            let known = uc.get_data().saved.iter().any(|(p, _)| *p == page);
-            if !known && let Ok(bytes) = uc.mem_read_as_vec(page, PAGE as usize) {
-                uc.get_data_mut().saved.push((page, bytes));
+    uc.add_mem_hook(
+        HookType::MEM_WRITE,
+        1,
+        0,
+        |uc, _kind: MemType, addr, size, _value| {
+            let st = uc.get_data();
+            let end = addr.saturating_add(size as u64);
+            if addr >= st.layout.stack_lo && addr < st.layout.stack_hi {
+                uc.get_data_mut().stack_dirty.add(addr, end);
+                return true;
             }
-            page += PAGE;
-        }
-        true
-    })?;
+            let first = addr & !(PAGE - 1);
+            let last = end.saturating_sub(1) & !(PAGE - 1);
+            let mut page = first;
+            while page <= last {
+                let known = uc.get_data().saved.iter().any(|(p, _)| *p == page);
+                if !known && let Ok(bytes) = uc.mem_read_as_vec(page, PAGE as usize) {
+                    uc.get_data_mut().saved.push((page, bytes));
+                }
+                page += PAGE;
+            }
+            true
+        },
+    )?;
     // Data accesses through pointers the synthesized state did not foresee: give them a
     // scratch page (bounded), so a block that dereferences a loaded value keeps running.
     uc.add_mem_hook(
@@ -555,7 +583,11 @@ fn install_hooks<'e, O: Observer + 'e>(uc: &mut Unicorn<'e, HookState<O>>) -> Re
             let page = addr & !(PAGE - 1);
             let st = uc.get_data();
             if st.new_scratch_pages >= st.max_scratch_pages || !st.layout.may_scratch(page) {
-                let what = if kind == MemType::WRITE_UNMAPPED { "write to" } else { "read from" };
+                let what = if kind == MemType::WRITE_UNMAPPED {
+                    "write to"
+                } else {
+                    "read from"
+                };
                 let why = if st.layout.may_scratch(page) {
                     "the region's scratch pages are used up"
                 } else {

@@ -15,11 +15,15 @@ pub fn parse_build_info(bytes: &[u8]) -> Result<String, String> {
     if !bytes.starts_with(MAGIC) {
         return Err("build info does not start with the Go buildinf magic".into());
     }
-    let flags = *bytes.get(MAGIC.len() + 1).ok_or("build info header truncated")?;
+    let flags = *bytes
+        .get(MAGIC.len() + 1)
+        .ok_or("build info header truncated")?;
     if flags & FLAG_INLINE == 0 {
         return Err("build info uses the pre-Go 1.18 pointer format".into());
     }
-    let rest = bytes.get(HEADER_LEN..).ok_or("build info header truncated")?;
+    let rest = bytes
+        .get(HEADER_LEN..)
+        .ok_or("build info header truncated")?;
     let (len, used) = uvarint(rest).ok_or("build info version length is not a valid varint")?;
     let len = usize::try_from(len).map_err(|_| "build info version length too large")?;
     let text = rest
@@ -27,7 +31,9 @@ pub fn parse_build_info(bytes: &[u8]) -> Result<String, String> {
         .ok_or("build info version string runs past the section")?;
     let version = std::str::from_utf8(text).map_err(|_| "build info version is not UTF-8")?;
     if !version.starts_with("go") {
-        return Err(format!("build info version {version:?} does not start with \"go\""));
+        return Err(format!(
+            "build info version {version:?} does not start with \"go\""
+        ));
     }
     Ok(version.to_string())
 }

@@ -206,7 +206,10 @@ impl Image {
                 .file_offset
                 .checked_add(seg.file_size)
                 .is_some_and(|end| end <= data.len() as u64);
-            if !in_file || seg.file_size > seg.mem_size || seg.vaddr.checked_add(seg.mem_size).is_none() {
+            if !in_file
+                || seg.file_size > seg.mem_size
+                || seg.vaddr.checked_add(seg.mem_size).is_none()
+            {
                 return Err(malformed(format!(
                     "program header {i} (PT_LOAD at {:#x}): file range {:#x}+{:#x} or memory size {:#x} \
                      lies outside the {}-byte file",
@@ -229,7 +232,9 @@ impl Image {
                 .to_string();
             let file_range = s.file_range();
             if let Some((off, size)) = file_range
-                && off.checked_add(size).is_none_or(|end| end > data.len() as u64)
+                && off
+                    .checked_add(size)
+                    .is_none_or(|end| end > data.len() as u64)
             {
                 return Err(malformed(format!(
                     "section {name}: file range {off:#x}+{size:#x} lies outside the {}-byte file (truncated?)",
@@ -248,7 +253,10 @@ impl Image {
         let mut symbols = Vec::new();
         for sym in file.symbols() {
             let Ok(name) = sym.name() else { continue };
-            if name.is_empty() || sym.kind() == SymbolKind::File || sym.kind() == SymbolKind::Section {
+            if name.is_empty()
+                || sym.kind() == SymbolKind::File
+                || sym.kind() == SymbolKind::Section
+            {
                 continue;
             }
             symbols.push(Symbol {

@@ -9,7 +9,8 @@ use twixt_check::{Finding, ScanReport};
 
 /// Renders the JSON report (pretty-printed, with a trailing newline).
 pub fn json(report: &ScanReport) -> String {
-    let mut s = serde_json::to_string_pretty(report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    let mut s =
+        serde_json::to_string_pretty(report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
     s.push('\n');
     s
 }
@@ -24,7 +25,11 @@ fn rel_caller(below: i64) -> String {
 }
 
 fn signed_hex(v: i64) -> String {
-    if v < 0 { format!("-{:#x}", -v) } else { format!("+{v:#x}") }
+    if v < 0 {
+        format!("-{:#x}", -v)
+    } else {
+        format!("+{v:#x}")
+    }
 }
 
 /// Renders one finding as a block of text: the headline, the explanation, the window.
@@ -37,7 +42,12 @@ pub fn finding_text(f: &Finding) -> String {
     let _ = writeln!(
         s,
         "{}  {}+{:#x} ({})  {}  [{} unwinder]",
-        f.verdict, f.function, f.offset, f.pc, f.severity.name(), f.unwinder
+        f.verdict,
+        f.function,
+        f.offset,
+        f.pc,
+        f.severity.name(),
+        f.unwinder
     );
     let _ = writeln!(s, "    at {place}: {}", f.instruction);
     let _ = writeln!(
@@ -47,7 +57,10 @@ pub fn finding_text(f: &Finding) -> String {
         f.pcsp
     );
     if let Some(resume) = &f.resume_pc {
-        let _ = writeln!(s, "    a preemption here resumes at {resume} (restartable sequence)");
+        let _ = writeln!(
+            s,
+            "    a preemption here resumes at {resume} (restartable sequence)"
+        );
     }
     if let Some(err) = f.computed_caller_sp_error
         && err != 0
@@ -60,10 +73,19 @@ pub fn finding_text(f: &Finding) -> String {
         );
     }
     if let (Some(off), Some(value), Some(sym)) = (f.slot_sp_offset, &f.read_value, &f.read_symbol) {
-        let _ = write!(s, "    it reads the return PC at [sp{}] = {value} ({sym})", signed_hex(off));
+        let _ = write!(
+            s,
+            "    it reads the return PC at [sp{}] = {value} ({sym})",
+            signed_hex(off)
+        );
         match f.expected_slot_sp_offset {
             Some(e) => {
-                let _ = writeln!(s, "; the saved LR {} is at [sp{}]", f.expected_return_pc, signed_hex(e));
+                let _ = writeln!(
+                    s,
+                    "; the saved LR {} is at [sp{}]",
+                    f.expected_return_pc,
+                    signed_hex(e)
+                );
             }
             None => {
                 let _ = writeln!(s, "; the true return PC is {}", f.expected_return_pc);
@@ -114,7 +136,12 @@ pub fn text(report: &ScanReport) -> String {
     let _ = writeln!(
         s,
         "summary: {} functions, {} boundaries checked, {} windows ({} preemptible, {} signal-only), {} unanalysed",
-        sum.functions, sum.boundaries, sum.windows, sum.preemptible, sum.signal_only, sum.unanalysed
+        sum.functions,
+        sum.boundaries,
+        sum.windows,
+        sum.preemptible,
+        sum.signal_only,
+        sum.unanalysed
     );
     for (verdict, n) in &sum.by_verdict {
         let _ = writeln!(s, "    {verdict}: {n}");

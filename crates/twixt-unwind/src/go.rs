@@ -138,8 +138,12 @@ impl End {
             End::DidNotUnwindCompletely { sp, top } => {
                 format!("traceback did not unwind completely (sp {sp:#x}, stktopsp {top:#x})")
             }
-            End::UnexpectedSpWrite { func } => format!("traceback: unexpected SPWRITE function {func}"),
-            End::InvalidSpDelta { pc } => format!("invalid runtime symbol table: no pcsp at {pc:#x}"),
+            End::UnexpectedSpWrite { func } => {
+                format!("traceback: unexpected SPWRITE function {func}")
+            }
+            End::InvalidSpDelta { pc } => {
+                format!("invalid runtime symbol table: no pcsp at {pc:#x}")
+            }
             End::ReadFault { addr } => format!("SIGSEGV reading {addr:#x} inside the unwinder"),
             End::TooManyFrames => "too many frames".into(),
         }

@@ -20,7 +20,9 @@ impl GoVersion {
     /// Parses `go1.23.4`, `go1.25.0`, `go1.21rc2` (as patch 0), `go1.22`.
     pub fn parse(text: &str) -> Option<GoVersion> {
         let rest = text.strip_prefix("go1.")?;
-        let digits_end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits_end = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let minor = rest[..digits_end].parse().ok()?;
         let after = &rest[digits_end..];
         let patch = match after.strip_prefix('.') {
@@ -39,7 +41,12 @@ impl GoVersion {
         // runtime/preempt.go: "internal/runtime/" joined in 1.23.9-era backports and 1.24;
         // "runtime/internal/" was dropped in 1.25 when those packages moved.
         const OLD: &[&str] = &["runtime.", "runtime/internal/", "reflect."];
-        const BOTH: &[&str] = &["runtime.", "runtime/internal/", "internal/runtime/", "reflect."];
+        const BOTH: &[&str] = &[
+            "runtime.",
+            "runtime/internal/",
+            "internal/runtime/",
+            "reflect.",
+        ];
         const NEW: &[&str] = &["runtime.", "internal/runtime/", "reflect."];
         match (self.minor, self.patch) {
             (m, _) if m < 23 => OLD,
@@ -222,10 +229,34 @@ mod tests {
 
     #[test]
     fn parses_versions() {
-        assert_eq!(GoVersion::parse("go1.23.4"), Some(GoVersion { minor: 23, patch: 4 }));
-        assert_eq!(GoVersion::parse("go1.25.0"), Some(GoVersion { minor: 25, patch: 0 }));
-        assert_eq!(GoVersion::parse("go1.22"), Some(GoVersion { minor: 22, patch: 0 }));
-        assert_eq!(GoVersion::parse("go1.25rc2"), Some(GoVersion { minor: 25, patch: 0 }));
+        assert_eq!(
+            GoVersion::parse("go1.23.4"),
+            Some(GoVersion {
+                minor: 23,
+                patch: 4
+            })
+        );
+        assert_eq!(
+            GoVersion::parse("go1.25.0"),
+            Some(GoVersion {
+                minor: 25,
+                patch: 0
+            })
+        );
+        assert_eq!(
+            GoVersion::parse("go1.22"),
+            Some(GoVersion {
+                minor: 22,
+                patch: 0
+            })
+        );
+        assert_eq!(
+            GoVersion::parse("go1.25rc2"),
+            Some(GoVersion {
+                minor: 25,
+                patch: 0
+            })
+        );
         assert_eq!(GoVersion::parse("devel"), None);
     }
 
@@ -251,15 +282,36 @@ mod tests {
 
     #[test]
     fn decisions_follow_is_async_safe_point() {
-        let v = GoVersion { minor: 23, patch: 4 };
-        assert_eq!(decide(v, 0x1010, &facts(-1, 0x1000)), Decision::Preempt { resume_pc: 0x1010 });
-        assert_eq!(decide(v, 0x1010, &facts(-2, 0x1000)), Decision::Refuse(Refusal::UnsafePoint));
-        assert_eq!(decide(v, 0x1010, &facts(-3, 0x1008)), Decision::Preempt { resume_pc: 0x1008 });
-        assert_eq!(decide(v, 0x1040, &facts(-4, 0x1008)), Decision::Refuse(Refusal::BadRestart));
-        assert_eq!(decide(v, 0x1040, &facts(-5, 0x1030)), Decision::Preempt { resume_pc: 0x1000 });
+        let v = GoVersion {
+            minor: 23,
+            patch: 4,
+        };
+        assert_eq!(
+            decide(v, 0x1010, &facts(-1, 0x1000)),
+            Decision::Preempt { resume_pc: 0x1010 }
+        );
+        assert_eq!(
+            decide(v, 0x1010, &facts(-2, 0x1000)),
+            Decision::Refuse(Refusal::UnsafePoint)
+        );
+        assert_eq!(
+            decide(v, 0x1010, &facts(-3, 0x1008)),
+            Decision::Preempt { resume_pc: 0x1008 }
+        );
+        assert_eq!(
+            decide(v, 0x1040, &facts(-4, 0x1008)),
+            Decision::Refuse(Refusal::BadRestart)
+        );
+        assert_eq!(
+            decide(v, 0x1040, &facts(-5, 0x1030)),
+            Decision::Preempt { resume_pc: 0x1000 }
+        );
         let mut f = facts(-1, 0x1000);
         f.innermost_name = "runtime.memmove";
-        assert_eq!(decide(v, 0x1010, &f), Decision::Refuse(Refusal::RuntimeName("runtime.")));
+        assert_eq!(
+            decide(v, 0x1010, &f),
+            Decision::Refuse(Refusal::RuntimeName("runtime."))
+        );
         f.innermost_name = "main.f";
         f.asm = true;
         assert_eq!(decide(v, 0x1010, &f), Decision::Refuse(Refusal::Assembly));

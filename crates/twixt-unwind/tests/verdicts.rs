@@ -123,7 +123,16 @@ const AP: AsyncPreemptFrame = AsyncPreemptFrame {
 fn preempt_walk(mem: &WordMemory, pc: u64, sp: u64, lr: u64) -> (Verdict, End) {
     let mut overlay = Overlay::new(mem);
     let regs = Interrupted { sp, lr, r29: 0 };
-    let s = inject(&mut overlay, GoVersion { minor: 23, patch: 4 }, regs, pc, AP);
+    let s = inject(
+        &mut overlay,
+        GoVersion {
+            minor: 23,
+            patch: 4,
+        },
+        regs,
+        pc,
+        AP,
+    );
     let tb = unwind(&Funcs, &overlay, s, strict());
     let j = judge(&tb, 1, &truth(pc, sp));
     (j.verdict, j.outcome)
@@ -134,7 +143,10 @@ fn ok_inside_the_frame_and_before_the_prologue() {
     let mem = stack();
     assert_eq!(preempt_walk(&mem, 0x1020, F_SP, 0).0, Verdict::Ok);
     // Before the prologue there is no frame: the return PC is still in LR.
-    assert_eq!(preempt_walk(&mem, 0x1004, CSP, RET_INTO_CALLER).0, Verdict::Ok);
+    assert_eq!(
+        preempt_walk(&mem, 0x1004, CSP, RET_INTO_CALLER).0,
+        Verdict::Ok
+    );
     assert_eq!(signal_walk(&mem, 0x1004, CSP, RET_INTO_CALLER), Verdict::Ok);
 }
 
@@ -152,7 +164,10 @@ fn half_popped_frame_reading_a_non_pc_is_unexpected_return_pc() {
 fn half_popped_frame_reading_a_valid_pc_is_a_silently_wrong_traceback() {
     let mut mem = stack();
     mem.words.insert(F_SP + 0x30, 0x2010); // a stale value that is a PC in the caller
-    assert_eq!(preempt_walk(&mem, 0x1020, F_SP + 0x30, 0).0, Verdict::WrongReturnPc);
+    assert_eq!(
+        preempt_walk(&mem, 0x1020, F_SP + 0x30, 0).0,
+        Verdict::WrongReturnPc
+    );
 }
 
 #[test]
@@ -161,7 +176,10 @@ fn right_return_pc_at_the_wrong_sp_is_wrong_caller_sp() {
     // unwinder looks: it finds the caller but computes its SP 0x10 too low.
     let mut mem = stack();
     mem.words.insert(F_SP - 0x10, RET_INTO_CALLER);
-    assert_eq!(preempt_walk(&mem, 0x1020, F_SP - 0x10, 0).0, Verdict::WrongCallerSp);
+    assert_eq!(
+        preempt_walk(&mem, 0x1020, F_SP - 0x10, 0).0,
+        Verdict::WrongCallerSp
+    );
 }
 
 #[test]
@@ -171,15 +189,25 @@ fn a_walk_that_ends_off_the_top_did_not_unwind_completely() {
     mem.words.insert(F_SP + 8, RET_INTO_CALLER);
     mem.words.insert(CSP + 8, GOEXIT_RET);
     let tb = unwind(&Funcs, &mem, start(0x1020, F_SP + 8, 0, false), strict());
-    assert!(matches!(tb.end, End::DidNotUnwindCompletely { .. }), "{:?}", tb.end);
+    assert!(
+        matches!(tb.end, End::DidNotUnwindCompletely { .. }),
+        "{:?}",
+        tb.end
+    );
     // Against the full truth the first divergence is the caller's SP...
-    assert_eq!(judge(&tb, 0, &truth(0x1020, F_SP + 8)).verdict, Verdict::WrongCallerSp);
+    assert_eq!(
+        judge(&tb, 0, &truth(0x1020, F_SP + 8)).verdict,
+        Verdict::WrongCallerSp
+    );
     // ...and a walk whose listed frames all match is judged by how it ended.
     let short = [TrueFrame {
         pc: 0x1020,
         sp: F_SP + 8,
     }];
-    assert_eq!(judge(&tb, 0, &short).verdict, Verdict::DidNotUnwindCompletely);
+    assert_eq!(
+        judge(&tb, 0, &short).verdict,
+        Verdict::DidNotUnwindCompletely
+    );
 }
 
 #[test]
@@ -210,7 +238,10 @@ fn a_strict_walk_through_an_spwrite_frame_throws() {
     );
     // The walk throws while resolving the caller, before producing its frame: the verdict
     // is what the runtime prints.
-    assert_eq!(judge(&tb, 0, &truth(0x1020, F_SP)).verdict, Verdict::UnexpectedSpWrite);
+    assert_eq!(
+        judge(&tb, 0, &truth(0x1020, F_SP)).verdict,
+        Verdict::UnexpectedSpWrite
+    );
 }
 
 #[test]
@@ -229,12 +260,24 @@ fn the_injected_call_hop_takes_lr_from_the_spill_when_the_frame_is_empty() {
         lr: RET_INTO_CALLER,
         r29: 0,
     };
-    let s = inject(&mut overlay, GoVersion { minor: 23, patch: 4 }, regs, 0x1004, AP);
+    let s = inject(
+        &mut overlay,
+        GoVersion {
+            minor: 23,
+            patch: 4,
+        },
+        regs,
+        0x1004,
+        AP,
+    );
     let tb = unwind(&Funcs, &overlay, s, strict());
     assert_eq!(tb.end, End::Complete);
     let pcs: Vec<u64> = tb.frames.iter().map(|f| f.pc).collect();
     assert_eq!(pcs, vec![0x4080, 0x1004, RET_INTO_CALLER, GOEXIT_RET]);
-    assert_eq!(tb.frames[1].lr_slot, None, "the LR came from pushCall's spill, not a frame slot");
+    assert_eq!(
+        tb.frames[1].lr_slot, None,
+        "the LR came from pushCall's spill, not a frame slot"
+    );
 }
 
 #[test]
@@ -242,9 +285,19 @@ fn sigpanic_is_an_injected_call_too() {
     // A walk starting in sigpanic, injected at f's PC 0x1020: the hop skips 16 bytes.
     let mut mem = stack();
     mem.words.insert(F_SP - 16, 0x1020);
-    let tb = unwind(&Funcs, &mem, start(0x6000, F_SP - 16, 0x1020, true), strict());
+    let tb = unwind(
+        &Funcs,
+        &mem,
+        start(0x6000, F_SP - 16, 0x1020, true),
+        strict(),
+    );
     let pcs: Vec<u64> = tb.frames.iter().map(|f| f.pc).collect();
-    assert_eq!(pcs, vec![0x6000, 0x1020, RET_INTO_CALLER, GOEXIT_RET], "{:?}", tb.end);
+    assert_eq!(
+        pcs,
+        vec![0x6000, 0x1020, RET_INTO_CALLER, GOEXIT_RET],
+        "{:?}",
+        tb.end
+    );
     assert_eq!(tb.frames[1].sp, F_SP, "the hop skips pushCall's 16 bytes");
     assert_eq!(tb.end, End::Complete);
 }

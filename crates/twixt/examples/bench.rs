@@ -24,7 +24,10 @@ fn main() {
     };
 
     let bare = twixt_emu::bare::hooked_loop_rate(20_000_000).expect("bare unicorn loop");
-    println!("bare unicorn, empty per-instruction hook: {:.1} M instructions/s", bare / 1e6);
+    println!(
+        "bare unicorn, empty per-instruction hook: {:.1} M instructions/s",
+        bare / 1e6
+    );
 
     for bin in &scan_bins {
         let mut best = Duration::MAX;
@@ -73,6 +76,9 @@ fn main() {
             t.as_secs_f64() * 1e3,
             started.elapsed().as_secs_f64()
         ),
-        None => println!("{first_finding_bin}: no #73259 window found ({} windows)", report.summary.windows),
+        None => println!(
+            "{first_finding_bin}: no #73259 window found ({} windows)",
+            report.summary.windows
+        ),
     }
 }

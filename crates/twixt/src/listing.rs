@@ -8,7 +8,11 @@ use twixt_check::GoProgram;
 /// One line per function: entry, size, largest pcsp value, flags, name, source file.
 pub fn funcs(prog: &GoProgram<'_>, filter: Option<&Regex>) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "{:<12} {:>8} {:>9} {:<5} {:<50} FILE", "ENTRY", "SIZE", "FRAME", "FLAGS", "NAME");
+    let _ = writeln!(
+        s,
+        "{:<12} {:>8} {:>9} {:<5} {:<50} FILE",
+        "ENTRY", "SIZE", "FRAME", "FLAGS", "NAME"
+    );
     for f in prog.funcs() {
         if filter.is_some_and(|re| !re.is_match(&f.info.name)) {
             continue;
@@ -54,7 +58,11 @@ pub fn disasm(prog: &GoProgram<'_>, name: &str) -> Result<String, String> {
     let raw = prog.raw_func(f.index);
     let up_runs = raw
         .as_ref()
-        .and_then(|r| r.pcdata_table(twixt_gopclntab::PCDATA_UNSAFE_POINT).ok().flatten())
+        .and_then(|r| {
+            r.pcdata_table(twixt_gopclntab::PCDATA_UNSAFE_POINT)
+                .ok()
+                .flatten()
+        })
         .unwrap_or_default();
     let mut s = String::new();
     let _ = writeln!(
@@ -67,13 +75,22 @@ pub fn disasm(prog: &GoProgram<'_>, name: &str) -> Result<String, String> {
         f.frame_size(),
         if f.asm { " asm" } else { "" }
     );
-    let _ = writeln!(s, "{:<10} {:<8} {:<40} {:>8} {:>6}  FILE:LINE", "PC", "BYTES", "INSTRUCTION", "PCSP", "UNSAFE");
+    let _ = writeln!(
+        s,
+        "{:<10} {:<8} {:<40} {:>8} {:>6}  FILE:LINE",
+        "PC", "BYTES", "INSTRUCTION", "PCSP", "UNSAFE"
+    );
     let mut pc = f.info.entry;
     while pc < f.code_end {
         let Some(word) = prog.word(pc) else { break };
         let insn = twixt_arm64::decode(pc, word);
-        let pcsp = f.pcsp_at(pc).map(|v| format!("{v:#x}")).unwrap_or_else(|| "?".into());
-        let up = twixt_check::program::run_at(&up_runs, pc).map(|r| r.value).unwrap_or(-1);
+        let pcsp = f
+            .pcsp_at(pc)
+            .map(|v| format!("{v:#x}"))
+            .unwrap_or_else(|| "?".into());
+        let up = twixt_check::program::run_at(&up_runs, pc)
+            .map(|r| r.value)
+            .unwrap_or(-1);
         let place = prog
             .file_line(f, pc)
             .map(|(file, line)| format!("{file}:{line}"))

@@ -118,7 +118,10 @@ fn init_logging(verbose: u8) {
 
 fn compile_filter(filter: Option<&str>) -> Result<Option<Regex>, String> {
     filter
-        .map(|f| Regex::new(f).map_err(|e| format!("--filter {f:?} is not a valid regular expression: {e}")))
+        .map(|f| {
+            Regex::new(f)
+                .map_err(|e| format!("--filter {f:?} is not a valid regular expression: {e}"))
+        })
         .transpose()
 }
 

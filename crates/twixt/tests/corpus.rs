@@ -67,8 +67,15 @@ const NOT_FUNCTIONS: &[(&str, &str)] = &[
 fn our_functions(path: &str) -> BTreeSet<String> {
     let image = image(path);
     let prog = GoProgram::new(&image).unwrap();
-    assert!(prog.broken().is_empty(), "{path}: unreadable functions {:?}", prog.broken());
-    prog.funcs().iter().map(|f| nm_style(&f.info.name)).collect()
+    assert!(
+        prog.broken().is_empty(),
+        "{path}: unreadable functions {:?}",
+        prog.broken()
+    );
+    prog.funcs()
+        .iter()
+        .map(|f| nm_style(&f.info.name))
+        .collect()
 }
 
 #[test]
@@ -87,7 +94,11 @@ fn funcs_lists_the_same_functions_as_go_tool_nm() {
                 e.path
             );
         }
-        assert!(only_ours.is_empty(), "{}: only twixt lists {only_ours:?}", e.path);
+        assert!(
+            only_ours.is_empty(),
+            "{}: only twixt lists {only_ours:?}",
+            e.path
+        );
         compared += 1;
     }
     assert!(compared >= 11, "compared {compared} binaries");
@@ -99,7 +110,10 @@ fn stripped_binaries_list_the_functions_of_their_twins() {
         ("go1.23.4/frames-stripped", "go1.23.4/frames"),
         ("go1.26.6/frames-stripped", "go1.26.6/frames"),
     ] {
-        assert!(image(stripped).is_stripped(), "{stripped} has a symbol table");
+        assert!(
+            image(stripped).is_stripped(),
+            "{stripped} has a symbol table"
+        );
         assert_eq!(our_functions(stripped), our_functions(twin));
     }
 }
@@ -116,10 +130,19 @@ fn file_and_line_agree_with_go_tool_addr2line() {
             let cols: Vec<&str> = line.split('\t').collect();
             assert_eq!(cols.len(), 3, "{rec}: bad line {line:?}");
             let pc = u64::from_str_radix(cols[0].trim_start_matches("0x"), 16).unwrap();
-            let f = prog.func_at(pc).unwrap_or_else(|| panic!("{}: {pc:#x} in no function", e.path));
-            assert_eq!(nm_style(&f.info.name), nm_style(cols[1]), "{}: function at {pc:#x}", e.path);
+            let f = prog
+                .func_at(pc)
+                .unwrap_or_else(|| panic!("{}: {pc:#x} in no function", e.path));
+            assert_eq!(
+                nm_style(&f.info.name),
+                nm_style(cols[1]),
+                "{}: function at {pc:#x}",
+                e.path
+            );
             match prog.file_line(f, pc) {
-                Some((file, ln)) => assert_eq!(format!("{file}:{ln}"), cols[2], "{}: {pc:#x}", e.path),
+                Some((file, ln)) => {
+                    assert_eq!(format!("{file}:{ln}"), cols[2], "{}: {pc:#x}", e.path)
+                }
                 // Marker functions (go:textfipsstart/end) have no line table: addr2line
                 // prints an empty file and line -1.
                 None => assert_eq!(cols[2], ":-1", "{}: twixt has no line at {pc:#x}", e.path),
@@ -131,16 +154,26 @@ fn file_and_line_agree_with_go_tool_addr2line() {
 }
 
 fn twixt(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_twixt")).args(args).output().expect("run twixt")
+    Command::new(env!("CARGO_BIN_EXE_twixt"))
+        .args(args)
+        .output()
+        .expect("run twixt")
 }
 
 #[test]
 fn disasm_shows_the_split_epilogue_with_the_full_frame_at_the_second_add() {
     let path = corpus().join("go1.23.4/frames");
     let out = twixt(&["disasm", path.to_str().unwrap(), "main.nonleaf70000"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
-    let adds: Vec<&str> = text.lines().filter(|l| l.contains("add sp, sp, #")).collect();
+    let adds: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("add sp, sp, #"))
+        .collect();
     assert_eq!(adds.len(), 2, "{text}");
     // Columns: PC, bytes, instruction..., PCSP, UNSAFE, FILE:LINE. The pcsp at the second
     // ADD is still the whole frame: that boundary is the #73259 window.
@@ -155,11 +188,19 @@ fn disasm_shows_the_split_epilogue_with_the_full_frame_at_the_second_add() {
 #[test]
 fn funcs_prints_a_table_with_frames() {
     let path = corpus().join("go1.23.4/frames");
-    let out = twixt(&["funcs", path.to_str().unwrap(), "--filter", "^main\\.nonleaf70000$"]);
+    let out = twixt(&[
+        "funcs",
+        path.to_str().unwrap(),
+        "--filter",
+        "^main\\.nonleaf70000$",
+    ]);
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     let row = text.lines().nth(1).expect("one function");
-    assert!(row.contains("main.nonleaf70000") && row.contains("70000"), "{text}");
+    assert!(
+        row.contains("main.nonleaf70000") && row.contains("70000"),
+        "{text}"
+    );
 }
 
 /// Runs twixt on `bytes` written to a temporary file; returns (exit code, stderr).
@@ -179,8 +220,16 @@ fn assert_one_line_error(name: &str, bytes: &[u8], needle: &str) {
     assert!(!stderr.contains("panicked"), "{name}: {stderr}");
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(lines.len(), 1, "{name}: expected one line, got {stderr}");
-    assert!(lines[0].contains(needle), "{name}: {:?} does not mention {needle:?}", lines[0]);
-    assert!(lines[0].contains(name), "{name}: error does not name the file: {}", lines[0]);
+    assert!(
+        lines[0].contains(needle),
+        "{name}: {:?} does not mention {needle:?}",
+        lines[0]
+    );
+    assert!(
+        lines[0].contains(name),
+        "{name}: error does not name the file: {}",
+        lines[0]
+    );
 }
 
 fn corpus_bytes(path: &str) -> Vec<u8> {
@@ -233,7 +282,9 @@ fn arm64_object_without_pclntab() {
         .arg(&obj)
         .arg(&src)
         .status()
-        .expect("aarch64-linux-gnu-as (binutils-aarch64-linux-gnu, installed by scripts/bootstrap)");
+        .expect(
+            "aarch64-linux-gnu-as (binutils-aarch64-linux-gnu, installed by scripts/bootstrap)",
+        );
     assert!(status.success());
     assert_one_line_error("f.o", &std::fs::read(&obj).unwrap(), "no .gopclntab");
 }

@@ -73,7 +73,10 @@ fn golden_list_matches_manifest() {
     let listed: BTreeSet<&str> = BINARIES.iter().copied().collect();
     let manifest: Vec<String> = manifest().into_iter().map(|e| e.path).collect();
     let in_manifest: BTreeSet<&str> = manifest.iter().map(String::as_str).collect();
-    assert_eq!(listed, in_manifest, "add new corpus binaries to BINARIES and goldens!");
+    assert_eq!(
+        listed, in_manifest,
+        "add new corpus binaries to BINARIES and goldens!"
+    );
 }
 
 fn pc(hex: &str) -> u64 {
@@ -90,7 +93,8 @@ fn pre_fix(version: &str) -> bool {
 
 /// Non-leaf `frames` functions whose epilogue is split, per the corpus's objdump analysis.
 fn epilogues() -> serde_json::Value {
-    let text = std::fs::read_to_string(corpus().join("epilogues.json")).expect("corpus/epilogues.json");
+    let text =
+        std::fs::read_to_string(corpus().join("epilogues.json")).expect("corpus/epilogues.json");
     serde_json::from_str(&text).expect("epilogues.json is JSON")
 }
 
@@ -100,7 +104,9 @@ fn non_leaf_split_epilogues_are_preemptible_windows_before_the_fix_only() {
     for path in BINARIES.iter().filter(|p| p.contains("/frames")) {
         let version = path.split('/').next().unwrap();
         let report = scan(path);
-        let funcs = analysis[*path]["functions"].as_object().expect("binary analysed");
+        let funcs = analysis[*path]["functions"]
+            .as_object()
+            .expect("binary analysed");
         let mut split = 0;
         for (name, f) in funcs {
             if !name.starts_with("main.nonleaf") {
@@ -116,18 +122,29 @@ fn non_leaf_split_epilogues_are_preemptible_windows_before_the_fix_only() {
                     split += 1;
                     let at = e["window"].as_str().unwrap();
                     assert!(
-                        windows.iter().any(|w| pc(&w.pc) == pc(at) && w.verdict == "unexpected-return-pc"),
+                        windows
+                            .iter()
+                            .any(|w| pc(&w.pc) == pc(at) && w.verdict == "unexpected-return-pc"),
                         "{path}: {name}: no preemptible window at the second ADD {at}: {windows:#?}"
                     );
                 } else {
-                    assert!(windows.is_empty(), "{path}: {name}: single-write epilogue reported: {windows:#?}");
+                    assert!(
+                        windows.is_empty(),
+                        "{path}: {name}: single-write epilogue reported: {windows:#?}"
+                    );
                 }
             }
         }
         if pre_fix(version) {
-            assert!(split >= 2, "{path}: expected split non-leaf epilogues, found {split}");
+            assert!(
+                split >= 2,
+                "{path}: expected split non-leaf epilogues, found {split}"
+            );
         } else {
-            assert_eq!(split, 0, "{path}: a fixed toolchain split a non-leaf epilogue");
+            assert_eq!(
+                split, 0,
+                "{path}: a fixed toolchain split a non-leaf epilogue"
+            );
         }
     }
 }
@@ -143,11 +160,17 @@ fn every_window_in_the_objdump_analysis_is_found_with_its_severity() {
         };
         for (name, f) in funcs {
             for e in f["epilogues"].as_array().unwrap() {
-                let Some(at) = e["window"].as_str() else { continue };
+                let Some(at) = e["window"].as_str() else {
+                    continue;
+                };
                 let preemptible = e["window_async_preemptible"].as_bool().unwrap();
                 let found = report.findings.iter().find(|x| pc(&x.pc) == pc(at));
-                let found = found.unwrap_or_else(|| panic!("{path}: {name}: window {at} not reported"));
-                assert_eq!(found.preemptible, preemptible, "{path}: {name} at {at}: severity differs");
+                let found =
+                    found.unwrap_or_else(|| panic!("{path}: {name}: window {at} not reported"));
+                assert_eq!(
+                    found.preemptible, preemptible,
+                    "{path}: {name} at {at}: severity differs"
+                );
                 checked += 1;
             }
         }
@@ -170,7 +193,11 @@ fn functions_whose_sp_moves_in_one_instruction_have_no_window() {
                 .iter()
                 .all(|e| e["kind"] != "split-add" && e["fp"] != "split-add");
             if single && name.starts_with("main.") {
-                let hits: Vec<_> = report.findings.iter().filter(|x| &x.function == name).collect();
+                let hits: Vec<_> = report
+                    .findings
+                    .iter()
+                    .filter(|x| &x.function == name)
+                    .collect();
                 assert!(hits.is_empty(), "{path}: {name}: {hits:#?}");
             }
         }
@@ -193,12 +220,27 @@ fn every_function_is_analysed_or_explained_and_boundaries_are_counted_once() {
         for u in &report.unanalysed {
             assert!(!u.reason.is_empty(), "{path}: {} has no reason", u.function);
         }
-        let analysed_instructions: usize = report.stats.iter().filter(|f| f.analysed).map(|f| f.instructions).sum();
-        assert_eq!(s.boundaries, analysed_instructions, "{path}: boundaries != instructions of analysed functions");
+        let analysed_instructions: usize = report
+            .stats
+            .iter()
+            .filter(|f| f.analysed)
+            .map(|f| f.instructions)
+            .sum();
+        assert_eq!(
+            s.boundaries, analysed_instructions,
+            "{path}: boundaries != instructions of analysed functions"
+        );
         for f in report.stats.iter().filter(|f| f.analysed) {
-            assert_eq!(f.boundaries, f.instructions, "{path}: {} observed {} of {} boundaries", f.name, f.boundaries, f.instructions);
+            assert_eq!(
+                f.boundaries, f.instructions,
+                "{path}: {} observed {} of {} boundaries",
+                f.name, f.boundaries, f.instructions
+            );
         }
-        assert_eq!(s.functions, report.stats.len() + report.unanalysed.iter().filter(|u| u.pc == "0x0").count());
+        assert_eq!(
+            s.functions,
+            report.stats.len() + report.unanalysed.iter().filter(|u| u.pc == "0x0").count()
+        );
     }
 }
 
@@ -224,7 +266,9 @@ fn every_window_is_a_real_disagreement() {
                 let read = f.read_value.as_deref();
                 assert_ne!(read, Some(f.expected_return_pc.as_str()), "{path}: {f:#?}");
             }
-            *table.entry((path.to_string(), k, f.severity.name())).or_default() += 1;
+            *table
+                .entry((path.to_string(), k, f.severity.name()))
+                .or_default() += 1;
         }
     }
     for ((path, k, sev), n) in &table {

@@ -35,7 +35,8 @@ pub struct Entry {
 /// Every binary in the manifest; panics if the manifest is missing (the corpus is part of
 /// the repository, so that is a broken checkout, not a reason to skip).
 pub fn manifest() -> Vec<Entry> {
-    let text = std::fs::read_to_string(corpus().join("manifest.json")).expect("corpus/manifest.json");
+    let text =
+        std::fs::read_to_string(corpus().join("manifest.json")).expect("corpus/manifest.json");
     let json: serde_json::Value = serde_json::from_str(&text).expect("manifest is JSON");
     let list = json["binaries"].as_array().expect("manifest has binaries");
     assert!(!list.is_empty(), "the corpus manifest lists no binaries");
@@ -66,7 +67,8 @@ pub fn image(path: &str) -> Image {
 
 /// The full scan report of a corpus binary, computed once per test process.
 pub fn scan(path: &str) -> Arc<ScanReport> {
-    static CACHE: OnceLock<Mutex<HashMap<String, Arc<OnceLock<Arc<ScanReport>>>>>> = OnceLock::new();
+    type Slot = Arc<OnceLock<Arc<ScanReport>>>;
+    static CACHE: OnceLock<Mutex<HashMap<String, Slot>>> = OnceLock::new();
     let cell = {
         let mut map = CACHE.get_or_init(Default::default).lock().unwrap();
         map.entry(path.to_string()).or_default().clone()
@@ -74,7 +76,8 @@ pub fn scan(path: &str) -> Arc<ScanReport> {
     cell.get_or_init(|| {
         let image = image(path);
         let prog = GoProgram::new(&image).unwrap_or_else(|e| panic!("{path}: {e}"));
-        let report = twixt_check::scan(&prog, &ScanOptions::default()).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let report = twixt_check::scan(&prog, &ScanOptions::default())
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
         Arc::new(report)
     })
     .clone()
