@@ -3,9 +3,11 @@
 //! [`decode`] turns one 32-bit word into an [`Insn`]: lower-case assembly text for people
 //! (via yaxpeax-arm, with PC-relative operands shown as absolute addresses) and the
 //! [`Effects`] an unwinder cares about, computed by [`classify`] from the encoding bits
-//! alone. The two are independent: a word yaxpeax cannot render is shown as
-//! `.word 0x........` but keeps the effects the bits imply, so an instruction the display
-//! decoder does not know cannot hide an SP write.
+//! alone. The two are independent: an undefined word gets [`Effects::UNDEFINED`] (a trap
+//! that writes nothing), but a valid word yaxpeax cannot render (SVE, MTE, MOPS, ...) is
+//! shown as `.word 0x........` and keeps the effects its bits imply, so an instruction the
+//! display decoder does not know cannot hide an SP write. The only place the classifier
+//! asks yaxpeax anything is whether an FP/SIMD data-processing word is allocated at all.
 
 mod classify;
 mod effects;
