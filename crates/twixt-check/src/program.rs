@@ -194,6 +194,19 @@ impl<'a> GoProgram<'a> {
         Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
 
+    /// The UnsafePoint pcdata runs of a function (empty when it has none).
+    pub fn unsafe_point_runs(&self, f: &FuncMeta) -> Vec<PcRun> {
+        self.table
+            .func(f.index)
+            .ok()
+            .and_then(|r| {
+                r.pcdata_table(twixt_gopclntab::PCDATA_UNSAFE_POINT)
+                    .ok()
+                    .flatten()
+            })
+            .unwrap_or_default()
+    }
+
     /// `file:line` at `pc`.
     pub fn file_line(&self, f: &FuncMeta, pc: u64) -> Option<(String, u32)> {
         let func = self.table.func(f.index).ok()?;

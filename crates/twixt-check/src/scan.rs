@@ -319,6 +319,7 @@ fn pick_caller(prog: &GoProgram<'_>) -> Option<(u64, u64)> {
                 && let Flow::Call { .. } = twixt_arm64::classify(pc, w).flow
                 && let Some(size) = f.pcsp_at(pc + 4)
                 && size > 0
+                && size < 0x10_0000
             {
                 return Some((pc + 4, size));
             }
@@ -545,6 +546,19 @@ fn scan_function<'p, 'a>(
             )),
         );
     }
+    // Real functions are at most a few hundred kilobytes; a damaged table could claim
+    // gigabytes, and the tables below are per instruction.
+    const MAX_FUNCTION: u64 = 64 << 20;
+    if f.code_end - entry > MAX_FUNCTION {
+        return (
+            observer,
+            FunctionResult::Unanalysed(format!(
+                "code range {entry:#x}..{:#x} is larger than {} MiB",
+                f.code_end,
+                MAX_FUNCTION >> 20
+            )),
+        );
+    }
     let n = ((f.code_end - entry) / 4) as usize;
     let mut effects: Vec<Effects> = Vec::with_capacity(n);
     for i in 0..n {
@@ -664,14 +678,7 @@ fn tables(prog: &GoProgram<'_>, f: &FuncMeta, n: usize) -> FuncTables {
     let entry = f.info.entry;
     let pcsp = (0..n).map(|i| f.pcsp_at(entry + 4 * i as u64)).collect();
     let raw = prog.raw_func(f.index);
-    let up_runs = raw
-        .as_ref()
-        .and_then(|r| {
-            r.pcdata_table(twixt_gopclntab::PCDATA_UNSAFE_POINT)
-                .ok()
-                .flatten()
-        })
-        .unwrap_or_default();
+    let up_runs = prog.unsafe_point_runs(f);
     let unsafe_point = (0..n)
         .map(|i| {
             let pc = entry + 4 * i as u64;

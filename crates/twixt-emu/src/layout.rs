@@ -40,7 +40,13 @@ impl Layout {
     /// when an unwinder takes it for a return PC.
     pub fn above(image_end: u64) -> Layout {
         const MB: u64 = 1 << 20;
-        let scratch_lo = (image_end.div_ceil(MB) + 1) * MB;
+        // Saturating: a hostile image can claim to end anywhere; the overlap check then
+        // refuses the layout instead of this arithmetic wrapping around.
+        let scratch_lo = image_end
+            .div_ceil(MB)
+            .saturating_add(1)
+            .saturating_mul(MB)
+            .min(1 << 47);
         let scratch_hi = scratch_lo + 0x10000;
         // 48 MiB: the largest frames in real code (and the corpus) are just over 16 MiB, and
         // a region needs its caller's frame above it.

@@ -49,6 +49,16 @@ pub enum EmuError {
         /// Unicorn's error.
         err: unicorn_engine::unicorn_const::uc_error,
     },
+    /// A segment is larger than the harness maps (bounded memory per engine).
+    #[error(
+        "segment at {vaddr:#x} claims {size:#x} bytes; the emulator maps at most 1 GiB per segment"
+    )]
+    TooLarge {
+        /// Segment address.
+        vaddr: u64,
+        /// Claimed size.
+        size: u64,
+    },
     /// A segment overlaps the harness's own regions.
     #[error("segment at {vaddr:#x} overlaps the emulator's stack or scratch regions")]
     Overlap {
@@ -411,6 +421,12 @@ fn map_image<D>(
     for r in ranges {
         if r.size == 0 {
             continue;
+        }
+        if r.size > 1 << 30 {
+            return Err(EmuError::TooLarge {
+                vaddr: r.vaddr,
+                size: r.size,
+            });
         }
         let end = r.vaddr.saturating_add(r.size);
         if layout.overlaps(r.vaddr, end) {

@@ -98,6 +98,20 @@ pub struct Judgement {
     pub outcome: End,
 }
 
+impl Judgement {
+    /// The walk agrees with the truth.
+    fn ok(outcome: End) -> Judgement {
+        Judgement {
+            verdict: Verdict::Ok,
+            frame: None,
+            culprit: None,
+            expected: None,
+            got: None,
+            outcome,
+        }
+    }
+}
+
 /// Compares `walk` (after skipping `skip` leading frames that the truth does not list, such
 /// as asyncPreempt's) with `truth`.
 pub fn judge(walk: &Traceback, skip: usize, truth: &[TrueFrame]) -> Judgement {
@@ -121,14 +135,7 @@ pub fn judge(walk: &Traceback, skip: usize, truth: &[TrueFrame]) -> Judgement {
             // The walk ended before reaching this frame. Profiling and crash walks stop at an
             // SPWrite function by design (its SP cannot be described): not a window.
             if walk.end == End::Truncated && culprit.is_some_and(|c| c.func.sp_write) {
-                return Judgement {
-                    verdict: Verdict::Ok,
-                    frame: None,
-                    culprit: None,
-                    expected: None,
-                    got: None,
-                    outcome: walk.end.clone(),
-                };
+                return Judgement::ok(walk.end.clone());
             }
             let got = culprit.map(|c| (c.lr, c.fp));
             return Judgement {
@@ -157,14 +164,9 @@ pub fn judge(walk: &Traceback, skip: usize, truth: &[TrueFrame]) -> Judgement {
         }
     }
     match &walk.end {
-        End::Complete | End::Truncated if frames.len() <= truth.len() => Judgement {
-            verdict: Verdict::Ok,
-            frame: None,
-            culprit: None,
-            expected: None,
-            got: None,
-            outcome: walk.end.clone(),
-        },
+        End::Complete | End::Truncated if frames.len() <= truth.len() => {
+            Judgement::ok(walk.end.clone())
+        }
         end => Judgement {
             verdict: verdict_of_end(end),
             frame: Some(truth.len().saturating_sub(1)),

@@ -55,15 +55,7 @@ pub fn disasm(prog: &GoProgram<'_>, name: &str) -> Result<String, String> {
             prog.image().path()
         )
     })?;
-    let raw = prog.raw_func(f.index);
-    let up_runs = raw
-        .as_ref()
-        .and_then(|r| {
-            r.pcdata_table(twixt_gopclntab::PCDATA_UNSAFE_POINT)
-                .ok()
-                .flatten()
-        })
-        .unwrap_or_default();
+    let up_runs = prog.unsafe_point_runs(f);
     let mut s = String::new();
     let _ = writeln!(
         s,
