@@ -401,14 +401,24 @@ pub fn scan(prog: &GoProgram<'_>, options: &ScanOptions<'_>) -> Result<ScanRepor
         on_finding: options.on_finding,
     };
 
-    // User code first: that is where compiler-generated windows live, and streaming
-    // consumers see them soonest. The report is sorted by PC at the end regardless.
+    // The program's own code first, then other user packages, then the runtime: that is
+    // where compiler-generated windows matter most, and streaming consumers see them
+    // soonest. The report is sorted by PC at the end regardless.
     let mut order: Vec<&FuncMeta> = prog
         .funcs()
         .iter()
         .filter(|f| options.filter.is_none_or(|accept| accept(&f.info.name)))
         .collect();
-    order.sort_by_key(|f| (is_runtime(&f.info.name), f.info.entry));
+    order.sort_by_key(|f| {
+        let rank = if f.info.name.starts_with("main.") {
+            0
+        } else if is_runtime(&f.info.name) {
+            2
+        } else {
+            1
+        };
+        (rank, f.info.entry)
+    });
 
     let mut findings = Vec::new();
     let mut unanalysed = Vec::new();
@@ -581,6 +591,12 @@ fn scan_function<'p, 'a>(
         .map(|i| observer.prog.word(entry + 4 * i as u64).unwrap_or(0))
         .collect();
     let plan = regions(entry, &effects);
+    harness.poison_down_to(
+        observer
+            .fn_csp
+            .saturating_sub(f.frame_size().min(MAX_FRAME))
+            .saturating_sub(0x10000),
+    );
     let prog = observer.prog;
     let keeps_lr = |target: u64| {
         prog.func_at(target)

@@ -111,13 +111,8 @@ impl Layout {
             self.stack_hi - self.stack_lo,
             Prot::READ | Prot::WRITE,
         )?;
-        // The whole stack starts poisoned; regions restore what they wrote.
-        let chunk = fill(1 << 20, self.poison());
-        let mut at = self.stack_lo;
-        while at < self.stack_hi {
-            uc.mem_write(at, &chunk)?;
-            at += 1 << 20;
-        }
+        // The stack is poisoned lazily, from the top down, as deep as regions reach (see
+        // `Harness::poison_down_to`): most functions touch a few kilobytes of it.
         uc.mem_map(
             self.scratch_lo,
             self.scratch_hi - self.scratch_lo,

@@ -171,6 +171,8 @@ pub struct Harness<'e, O: Observer> {
     uc: Unicorn<'e, HookState<O>>,
     layout: Layout,
     dirty: Intervals,
+    /// Everything from here to the stack top holds poison (or what a region is writing).
+    poisoned_from: u64,
     time_budget: Duration,
     poison: Vec<u8>,
 }
@@ -248,6 +250,7 @@ impl<'e, O: Observer + 'e> Harness<'e, O> {
             uc,
             layout,
             dirty: Intervals::default(),
+            poisoned_from: layout.stack_hi,
             time_budget: Duration::from_millis(200),
             poison: std::iter::repeat_n(layout.poison().to_le_bytes(), 8192)
                 .flatten()
@@ -265,8 +268,21 @@ impl<'e, O: Observer + 'e> Harness<'e, O> {
         self.time_budget = budget;
     }
 
+    /// Makes sure the stack holds poison from `lo` (rounded down) to its top. Callers ask
+    /// for the deepest address a function can reach (its caller's SP less its largest
+    /// frame, less a margin) before its first region, so every region of a function sees
+    /// the same memory whatever ran before.
+    pub fn poison_down_to(&mut self, lo: u64) {
+        let lo = (lo & !0xfff).max(self.layout.stack_lo);
+        if lo < self.poisoned_from {
+            self.dirty.add(lo, self.poisoned_from);
+            self.poisoned_from = lo;
+        }
+    }
+
     /// Runs one region, handing each boundary to `observer`; returns the observer back.
     pub fn run(&mut self, start: &RegionStart, observer: O) -> (O, RunEnd) {
+        self.poison_down_to(start.sp.saturating_sub(0x10000));
         self.restore_stack();
         {
             let st = self.uc.get_data_mut();

@@ -302,3 +302,34 @@ fn prologues_establish_the_frame_pcsp_records() {
         }
     }
 }
+
+#[test]
+fn a_function_scanned_alone_reports_what_the_full_scan_reports() {
+    // The harness restores every byte a region wrote, so order and filters do not matter.
+    use twixt_check::{GoProgram, ScanOptions};
+    let path = "go1.23.4/frames";
+    let full = scan(path);
+    let image = common::image(path);
+    let prog = GoProgram::new(&image).unwrap();
+    for name in [
+        "main.nonleaf70000",
+        "main.leaf1052688",
+        "internal/chacha8rand.block",
+        "runtime.cgoSigtramp",
+    ] {
+        let accept = |n: &str| n == name;
+        let options = ScanOptions {
+            filter: Some(&accept),
+            ..ScanOptions::default()
+        };
+        let alone = twixt_check::scan(&prog, &options).unwrap();
+        let from_full: Vec<_> = full
+            .findings
+            .iter()
+            .filter(|f| f.function == name)
+            .cloned()
+            .collect();
+        assert!(!from_full.is_empty(), "{name} has windows in the full scan");
+        assert_eq!(alone.findings, from_full, "{name}");
+    }
+}
