@@ -379,6 +379,14 @@ pub fn scan(prog: &GoProgram<'_>, options: &ScanOptions<'_>) -> Result<ScanRepor
             data: image.segment_bytes(s),
         })
         .collect();
+    tracing::info!(
+        binary = %binary,
+        version = %version,
+        caller = %prog.func_at(ret_pc).map_or("?", |f| f.info.name.as_str()),
+        async_preempt_frame = ap.frame_size,
+        scratch = format_args!("{:#x}", layout.scratch_pointer()),
+        "scan set-up"
+    );
     let mut harness: Harness<'_, ScanObserver<'_, '_>> =
         Harness::new(&ranges, layout).map_err(|source| ScanError::Emulator {
             binary: binary.clone(),
@@ -449,11 +457,14 @@ pub fn scan(prog: &GoProgram<'_>, options: &ScanOptions<'_>) -> Result<ScanRepor
         });
         match result {
             FunctionResult::Analysed { boundaries } => summary.boundaries += boundaries,
-            FunctionResult::Unanalysed(reason) => unanalysed.push(Unanalysed {
-                function: f.info.name.clone(),
-                pc: format!("{:#x}", f.info.entry),
-                reason,
-            }),
+            FunctionResult::Unanalysed(reason) => {
+                tracing::debug!(function = %f.info.name, %reason, "unanalysed");
+                unanalysed.push(Unanalysed {
+                    function: f.info.name.clone(),
+                    pc: format!("{:#x}", f.info.entry),
+                    reason,
+                });
+            }
         }
         for (mut finding, index) in observer.findings.drain(..) {
             if options.severity.is_some_and(|s| s != finding.severity) {
