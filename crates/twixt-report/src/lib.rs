@@ -3,9 +3,17 @@
 //! Architecture invariant: rendering is a pure function of the report; the same report
 //! always renders to the same bytes (sorted input, no clocks, no absolute paths).
 
+mod diff;
+
 use std::fmt::Write as _;
 
+pub use diff::{Diff, diff, diff_text};
 use twixt_check::{Finding, ScanReport};
+
+/// Reads a JSON report written by [`json`] (a baseline).
+pub fn read_json(text: &str) -> Result<ScanReport, String> {
+    serde_json::from_str(text).map_err(|e| format!("not a twixt JSON report: {e}"))
+}
 
 /// Renders the JSON report (pretty-printed, with a trailing newline).
 pub fn json(report: &ScanReport) -> String {

@@ -27,7 +27,9 @@ mod listing;
     twixt funcs corpus/go1.23.4/frames --filter '^main\\.'\n  \
     twixt disasm corpus/go1.23.4/frames main.nonleaf70000\n  \
     twixt scan corpus/go1.23.4/frames --filter '^main\\.'\n  \
-    twixt scan corpus/go1.23.4/frames --format json --severity preemptible\n\n\
+    twixt scan corpus/go1.23.4/frames --format json --severity preemptible\n  \
+    twixt scan corpus/go1.25.5/frames --baseline corpus/go1.23.4/frames.scan.json\n  \
+    twixt diff corpus/go1.23.4/frames.scan.json corpus/go1.25.5/frames.scan.json\n\n\
     Exit status: 0 no window (or success), 1 windows found, 2 error.\n\
     Logging: -v (info), -vv (debug), or RUST_LOG=twixt=debug; logs go to stderr.")]
 struct Cli {
@@ -69,6 +71,19 @@ enum Command {
         /// Only windows of this severity (default: both).
         #[arg(long, value_enum)]
         severity: Option<SeverityArg>,
+        /// Compare with a saved JSON report instead of printing the report: new windows
+        /// are listed and make the exit status 1, fixed ones are listed, unchanged ones
+        /// counted. Windows match by function, offset in the function and verdict.
+        #[arg(long, value_name = "FILE")]
+        baseline: Option<PathBuf>,
+    },
+    /// Compare two JSON reports (from `twixt scan --format json`): new windows (exit 1),
+    /// fixed windows, and the number unchanged.
+    Diff {
+        /// The older report (e.g. from the previous toolchain or commit).
+        old: PathBuf,
+        /// The newer report.
+        new: PathBuf,
     },
 }
 
@@ -140,6 +155,21 @@ fn load(path: &std::path::Path) -> Result<Image, String> {
     Ok(image)
 }
 
+/// Exit status 1 when windows were found (or are new), 0 otherwise.
+fn exit_for(windows: bool) -> ExitCode {
+    if windows {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn read_report(path: &std::path::Path) -> Result<twixt_check::ScanReport, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read report: {e}", path.display()))?;
+    twixt_report::read_json(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 fn run(command: Command) -> Result<ExitCode, String> {
     match command {
         Command::Funcs { binary, filter } => {
@@ -156,12 +186,26 @@ fn run(command: Command) -> Result<ExitCode, String> {
             print!("{text}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Diff { old, new } => {
+            let a = read_report(&old)?;
+            let b = read_report(&new)?;
+            let d = twixt_report::diff(&a, &b);
+            print!(
+                "{}",
+                twixt_report::diff_text(&d, &old.display().to_string(), &new.display().to_string())
+            );
+            Ok(exit_for(d.has_new()))
+        }
         Command::Scan {
             binary,
             filter,
             format,
             severity,
+            baseline,
         } => {
+            let baseline = baseline
+                .map(|path| read_report(&path).map(|r| (path, r)))
+                .transpose()?;
             let filter = compile_filter(filter.as_deref())?;
             let image = load(&binary)?;
             let prog = GoProgram::new(&image).map_err(|e| e.to_string())?;
@@ -183,15 +227,23 @@ fn run(command: Command) -> Result<ExitCode, String> {
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "scan finished"
             );
+            if let Some((path, old)) = baseline {
+                let d = twixt_report::diff(&old, &report);
+                print!(
+                    "{}",
+                    twixt_report::diff_text(
+                        &d,
+                        &path.display().to_string(),
+                        &binary.display().to_string()
+                    )
+                );
+                return Ok(exit_for(d.has_new()));
+            }
             match format {
                 Format::Text => print!("{}", twixt_report::text(&report)),
                 Format::Json => print!("{}", twixt_report::json(&report)),
             }
-            Ok(if report.summary.windows > 0 {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            })
+            Ok(exit_for(report.summary.windows > 0))
         }
     }
 }
