@@ -31,19 +31,30 @@ use crate::plan::{Region, Val, regions, register_states};
 use crate::program::{FuncMeta, GoProgram, run_at};
 
 /// Receives each finding as it is made, with the time since the scan started.
-pub type FindingCallback<'a> = dyn Fn(&Finding, std::time::Duration) + 'a;
+pub type FindingCallback<'a> = dyn Fn(&Finding, std::time::Duration) + Sync + 'a;
 
 /// What to scan and report.
 #[derive(Default)]
 pub struct ScanOptions<'f> {
     /// Only functions whose name this accepts.
-    pub filter: Option<&'f dyn Fn(&str) -> bool>,
+    pub filter: Option<&'f (dyn Fn(&str) -> bool + Sync)>,
     /// Only findings of this severity.
     pub severity: Option<Severity>,
     /// Called for every finding as soon as it is made (before sorting), with the time since
-    /// the scan started: for streaming and for measuring time to first finding.
+    /// the scan started: for measuring time to first finding.
     pub on_finding: Option<&'f FindingCallback<'f>>,
+    /// Called when a function is finished, with its findings (complete, with context) and
+    /// the number of functions done and in all: for streaming output and progress.
+    pub on_function: Option<&'f FunctionCallback<'f>>,
+    /// Worker threads, each with its own emulator (0 or 1: one).
+    pub jobs: usize,
+    /// `(k, n)`: scan only functions whose functab index is `k` modulo `n` (0-based `k`), so
+    /// that a sweep can be split across machines and the reports concatenated.
+    pub shard: Option<(usize, usize)>,
 }
+
+/// Receives each finished function's findings, the count of functions done and the total.
+pub type FunctionCallback<'a> = dyn Fn(&[Finding], usize, usize) + Sync + 'a;
 
 /// Why a scan could not run at all.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +66,12 @@ pub enum ScanError {
         binary: String,
         /// What is missing.
         what: String,
+    },
+    /// A worker thread died (a bug: twixt never panics on input by design).
+    #[error("{binary}: a scan worker thread panicked")]
+    Worker {
+        /// The binary.
+        binary: String,
     },
     /// The emulator could not be set up.
     #[error("{binary}: {source}")]
@@ -342,14 +359,25 @@ pub fn scan(prog: &GoProgram<'_>, options: &ScanOptions<'_>) -> Result<ScanRepor
         minor: 27,
         patch: 0,
     });
-    let ap = prog
-        .async_preempt_frame()
-        .ok_or_else(|| missing("runtime.asyncPreempt calling runtime.asyncPreempt2"))?;
-    let goexit = prog
-        .func_named("runtime.goexit")
-        .ok_or_else(|| missing("runtime.goexit"))?;
-    let (ret_pc, caller_frame) =
-        pick_caller(prog).ok_or_else(|| missing("Go function that makes a call"))?;
+    let setup = || -> Result<_, ScanError> {
+        let ap = prog
+            .async_preempt_frame()
+            .ok_or_else(|| missing("runtime.asyncPreempt calling runtime.asyncPreempt2"))?;
+        let goexit = prog
+            .func_named("runtime.goexit")
+            .ok_or_else(|| missing("runtime.goexit"))?;
+        let caller = pick_caller(prog).ok_or_else(|| missing("Go function that makes a call"))?;
+        Ok((ap, goexit, caller))
+    };
+    let (ap, goexit, (ret_pc, caller_frame)) = match setup() {
+        Ok(found) => found,
+        // Damaged metadata may be why the runtime functions cannot be used: that costs
+        // every function its analysis, but the run still completes and says why.
+        Err(ScanError::MissingRuntime { what, .. }) if has_damage(prog) => {
+            return Ok(unrunnable(prog, options, &what));
+        }
+        Err(e) => return Err(e),
+    };
     let image_end = prog
         .image()
         .segments()
@@ -387,34 +415,15 @@ pub fn scan(prog: &GoProgram<'_>, options: &ScanOptions<'_>) -> Result<ScanRepor
         scratch = format_args!("{:#x}", layout.scratch_pointer()),
         "scan set-up"
     );
-    let mut harness: Harness<'_, ScanObserver<'_, '_>> =
-        Harness::new(&ranges, layout).map_err(|source| ScanError::Emulator {
-            binary: binary.clone(),
-            source,
-        })?;
-
-    let mut observer = ScanObserver {
-        prog,
-        version,
-        ap,
-        chain,
-        func: None,
-        observed: Vec::new(),
-        findings: Vec::new(),
-        boundaries: 0,
-        region_from_zero: false,
-        established: 0,
-        fn_csp: chain.csp,
-        started,
-        on_finding: options.on_finding,
-    };
-
     // The program's own code first, then other user packages, then the runtime: that is
     // where compiler-generated windows matter most, and streaming consumers see them
     // soonest. The report is sorted by PC at the end regardless.
     let mut order: Vec<&FuncMeta> = prog
         .funcs()
         .iter()
+        .enumerate()
+        .filter(|(i, _)| options.shard.is_none_or(|(k, n)| n > 0 && i % n == k % n))
+        .map(|(_, f)| f)
         .filter(|f| options.filter.is_none_or(|accept| accept(&f.info.name)))
         .collect();
     order.sort_by_key(|f| {
@@ -431,48 +440,77 @@ pub fn scan(prog: &GoProgram<'_>, options: &ScanOptions<'_>) -> Result<ScanRepor
     let mut findings = Vec::new();
     let mut unanalysed = Vec::new();
     let mut stats = Vec::new();
+    // Broken records belong to the first shard only, so concatenated shards count them once.
+    let broken: &[(usize, String)] = if options.shard.is_none_or(|(k, _)| k == 0) {
+        prog.broken()
+    } else {
+        &[]
+    };
     let mut summary = Summary {
-        functions: order.len() + prog.broken().len(),
+        functions: order.len() + broken.len(),
         ..Summary::default()
     };
-    for (index, reason) in prog.broken() {
+    for (index, reason) in broken {
         unanalysed.push(Unanalysed {
             function: format!("<function #{index}>"),
             pc: "0x0".into(),
             reason: format!("damaged metadata: {reason}"),
         });
     }
-    for f in order {
-        let (obs, result) = scan_function(&mut harness, observer, f, &chain);
-        observer = obs;
-        stats.push(FunctionStat {
-            name: f.info.name.clone(),
-            entry: f.info.entry,
-            instructions: ((f.code_end - f.info.entry) / 4) as usize,
-            analysed: matches!(result, FunctionResult::Analysed { .. }),
-            boundaries: observer.boundaries,
-            frame_established: observer.established,
-            max_pcsp: f.frame_size(),
-            asm: f.asm,
+
+    // One Unicorn engine per worker thread; workers take functions from a shared counter.
+    // Every region starts from restored memory, so the split does not change any result.
+    let jobs = options.jobs.max(1).min(order.len().max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let setup = Setup {
+        prog,
+        version,
+        ap,
+        chain,
+        layout,
+        ranges: &ranges,
+        started,
+        options,
+        order: &order,
+        next: &next,
+        done: &done,
+        binary: &binary,
+    };
+    let mut outcomes: Vec<(usize, FunctionOutcome)> = Vec::with_capacity(order.len());
+    let results: Vec<Result<Vec<(usize, FunctionOutcome)>, ScanError>> =
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..jobs).map(|_| scope.spawn(|| worker(&setup))).collect();
+            workers
+                .into_iter()
+                .map(|w| {
+                    w.join().unwrap_or_else(|_| {
+                        Err(ScanError::Worker {
+                            binary: binary.clone(),
+                        })
+                    })
+                })
+                .collect()
         });
-        match result {
+    for r in results {
+        outcomes.extend(r?);
+    }
+    outcomes.sort_by_key(|(i, _)| *i);
+    for (_, outcome) in outcomes {
+        let f = outcome.stat.clone();
+        match outcome.result {
             FunctionResult::Analysed { boundaries } => summary.boundaries += boundaries,
             FunctionResult::Unanalysed(reason) => {
-                tracing::debug!(function = %f.info.name, %reason, "unanalysed");
+                tracing::debug!(function = %f.name, %reason, "unanalysed");
                 unanalysed.push(Unanalysed {
-                    function: f.info.name.clone(),
-                    pc: format!("{:#x}", f.info.entry),
+                    function: f.name.clone(),
+                    pc: format!("{:#x}", f.entry),
                     reason,
                 });
             }
         }
-        for (mut finding, index) in observer.findings.drain(..) {
-            if options.severity.is_some_and(|s| s != finding.severity) {
-                continue;
-            }
-            finding.context = context(prog, f, &observer.observed, index, observer.fn_csp);
-            findings.push(finding);
-        }
+        stats.push(outcome.stat);
+        findings.extend(outcome.findings);
     }
     findings.sort_by(|a, b| (pc_value(&a.pc), &a.unwinder).cmp(&(pc_value(&b.pc), &b.unwinder)));
     unanalysed.sort_by_key(|u| pc_value(&u.pc));
@@ -495,6 +533,56 @@ pub fn scan(prog: &GoProgram<'_>, options: &ScanOptions<'_>) -> Result<ScanRepor
     })
 }
 
+/// Whether any function's metadata is damaged (unreadable record or table).
+fn has_damage(prog: &GoProgram<'_>) -> bool {
+    !prog.broken().is_empty() || prog.funcs().iter().any(|f| f.error.is_some())
+}
+
+/// The report of a scan that could not set up its model because the runtime functions it
+/// needs are damaged: every function is unanalysed, with its own damage when it has one.
+fn unrunnable(prog: &GoProgram<'_>, options: &ScanOptions<'_>, what: &str) -> ScanReport {
+    let first_shard = options.shard.is_none_or(|(k, _)| k == 0);
+    let broken = if first_shard { prog.broken() } else { &[] };
+    let mut unanalysed: Vec<Unanalysed> = broken
+        .iter()
+        .map(|(index, reason)| Unanalysed {
+            function: format!("<function #{index}>"),
+            pc: "0x0".into(),
+            reason: format!("damaged metadata: {reason}"),
+        })
+        .collect();
+    for f in prog
+        .funcs()
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| options.shard.is_none_or(|(k, n)| n > 0 && i % n == k % n))
+        .map(|(_, f)| f)
+        .filter(|f| options.filter.is_none_or(|accept| accept(&f.info.name)))
+    {
+        unanalysed.push(Unanalysed {
+            function: f.info.name.clone(),
+            pc: format!("{:#x}", f.info.entry),
+            reason: match &f.error {
+                Some(e) => format!("damaged metadata: {e}"),
+                None => format!("not run: no usable {what} (damaged metadata)"),
+            },
+        });
+    }
+    unanalysed.sort_by_key(|u| pc_value(&u.pc));
+    ScanReport {
+        binary: prog.image().file_name().to_string(),
+        go_version: prog.image().go_version().unwrap_or("unknown").to_string(),
+        summary: Summary {
+            functions: unanalysed.len(),
+            unanalysed: unanalysed.len(),
+            ..Summary::default()
+        },
+        findings: Vec::new(),
+        unanalysed,
+        stats: Vec::new(),
+    }
+}
+
 fn pc_value(hex: &str) -> u64 {
     u64::from_str_radix(hex.trim_start_matches("0x"), 16).unwrap_or(0)
 }
@@ -513,6 +601,20 @@ fn is_runtime(name: &str) -> bool {
     .any(|p| name.starts_with(p))
 }
 
+/// Stores Unicorn may perform without calling the write hook: load/store exclusive and
+/// compare-and-swap (base Xn), LSE atomics such as LDADD and SWP (base Xn), and `DC ZVA`
+/// (address Xt, a block of up to 2 KiB). Returns the base register and the span written.
+fn unhooked_store(word: u32) -> Option<(u8, u64)> {
+    let rn = ((word >> 5) & 31) as u8;
+    if word & 0x3f00_0000 == 0x0800_0000 || word & 0x3b20_0c00 == 0x3820_0000 {
+        Some((rn, 16))
+    } else if word & 0xffff_ffe0 == 0xd50b_7420 {
+        Some(((word & 31) as u8, 2048))
+    } else {
+        None
+    }
+}
+
 /// Functions the compiler calls without expecting a return: panics and throws, in the
 /// runtime and in the packages that link their own (`internal/runtime/cgroup.throw`).
 fn never_returns(name: &str) -> bool {
@@ -525,6 +627,96 @@ fn never_returns(name: &str) -> bool {
         || base == "fatalthrow"
         || base == "fatalpanic"
         || name == "runtime.goexit1"
+}
+
+/// What every worker shares.
+struct Setup<'s, 'p, 'a> {
+    prog: &'p GoProgram<'a>,
+    version: GoVersion,
+    ap: AsyncPreemptFrame,
+    chain: Chain,
+    layout: Layout,
+    ranges: &'s [MapRange<'s>],
+    started: Instant,
+    options: &'s ScanOptions<'s>,
+    order: &'s [&'p FuncMeta],
+    next: &'s std::sync::atomic::AtomicUsize,
+    done: &'s std::sync::atomic::AtomicUsize,
+    binary: &'s str,
+}
+
+/// One function's results.
+struct FunctionOutcome {
+    stat: FunctionStat,
+    result: FunctionResult,
+    findings: Vec<Finding>,
+}
+
+/// A worker: its own emulator, functions taken from the shared counter until none is left.
+fn worker(setup: &Setup<'_, '_, '_>) -> Result<Vec<(usize, FunctionOutcome)>, ScanError> {
+    use std::sync::atomic::Ordering;
+    let mut harness: Harness<'_, ScanObserver<'_, '_>> = Harness::new(setup.ranges, setup.layout)
+        .map_err(|source| ScanError::Emulator {
+        binary: setup.binary.to_string(),
+        source,
+    })?;
+    let mut observer = ScanObserver {
+        prog: setup.prog,
+        version: setup.version,
+        ap: setup.ap,
+        chain: setup.chain,
+        func: None,
+        observed: Vec::new(),
+        findings: Vec::new(),
+        boundaries: 0,
+        region_from_zero: false,
+        established: 0,
+        fn_csp: setup.chain.csp,
+        started: setup.started,
+        on_finding: setup.options.on_finding,
+    };
+    let mut out = Vec::new();
+    loop {
+        let i = setup.next.fetch_add(1, Ordering::Relaxed);
+        let Some(&f) = setup.order.get(i) else { break };
+        let (obs, result) = scan_function(&mut harness, observer, f, &setup.chain);
+        observer = obs;
+        let stat = FunctionStat {
+            name: f.info.name.clone(),
+            entry: f.info.entry,
+            instructions: ((f.code_end - f.info.entry) / 4) as usize,
+            analysed: matches!(result, FunctionResult::Analysed { .. }),
+            boundaries: observer.boundaries,
+            frame_established: observer.established,
+            max_pcsp: f.frame_size(),
+            asm: f.asm,
+        };
+        let mut findings = Vec::new();
+        for (mut finding, index) in observer.findings.drain(..) {
+            if setup
+                .options
+                .severity
+                .is_some_and(|s| s != finding.severity)
+            {
+                continue;
+            }
+            finding.context = context(setup.prog, f, &observer.observed, index, observer.fn_csp);
+            findings.push(finding);
+        }
+        let done = setup.done.fetch_add(1, Ordering::Relaxed) + 1;
+        if let Some(cb) = setup.options.on_function {
+            cb(&findings, done, setup.order.len());
+        }
+        out.push((
+            i,
+            FunctionOutcome {
+                stat,
+                result,
+                findings,
+            },
+        ));
+    }
+    Ok(out)
 }
 
 enum FunctionResult {
@@ -621,7 +813,16 @@ fn scan_function<'p, 'a>(
     for (region, regs) in plan.iter().zip(&states) {
         observer.region_from_zero = f.pcsp_at(region.start) == Some(0);
         let start = match region_start(f, region, regs, chain, harness.layout().scratch_pointer()) {
-            Ok(start) => start,
+            Ok(mut start) => {
+                let first = ((region.start - entry) / 4) as usize;
+                start.unhooked_stores = (first..first + region.len)
+                    .filter_map(|i| {
+                        unhooked_store(words[i])
+                            .map(|(reg, span)| (entry + 4 * i as u64, reg, span))
+                    })
+                    .collect();
+                start
+            }
             Err(reason) => {
                 failure.get_or_insert(format!("region at +{:#x}: {reason}", region.start - entry));
                 continue;
@@ -698,6 +899,7 @@ fn region_start(
         x,
         sp,
         writes,
+        unhooked_stores: Vec::new(),
     })
 }
 

@@ -59,6 +59,17 @@ pub enum EmuError {
         /// Claimed size.
         size: u64,
     },
+    /// A segment lies (partly) above the 48-bit virtual address space arm64 Linux gives
+    /// user programs, where the emulator maps nothing.
+    #[error(
+        "segment at {vaddr:#x} ({size:#x} bytes) lies outside the 48-bit address space the emulator maps"
+    )]
+    OutsideAddressSpace {
+        /// Segment address.
+        vaddr: u64,
+        /// Segment size.
+        size: u64,
+    },
     /// A segment overlaps the harness's own regions.
     #[error("segment at {vaddr:#x} overlaps the emulator's stack or scratch regions")]
     Overlap {
@@ -83,6 +94,10 @@ pub struct RegionStart {
     pub sp: u64,
     /// Words to plant in memory before the run (saved LR, saved R29, ...).
     pub writes: Vec<(u64, u64)>,
+    /// Stores Unicorn's write hook may not report (exclusive and atomic stores, `DC ZVA`):
+    /// `(pc, base register, bytes from the aligned base)`. Before each executes, the pages
+    /// it will write are saved like any hooked write's, so they are restored afterwards.
+    pub unhooked_stores: Vec<(u64, u8, u64)>,
 }
 
 /// The registers at a boundary and a way to read memory there.
@@ -160,6 +175,8 @@ pub struct HookState<O> {
     layout: Layout,
     /// Stack ranges written during this region.
     stack_dirty: Intervals,
+    /// This region's stores that the write hook may not see.
+    unhooked: Vec<(u64, u8, u64)>,
     /// Pages outside the stack written during this region, with their contents from
     /// before the first write: restored afterwards, so that every region starts from the
     /// same memory whatever ran before it (and reports do not depend on scan order).
@@ -235,6 +252,7 @@ impl<'e, O: Observer + 'e> Harness<'e, O> {
             scratch_word: layout.scratch_pointer(),
             layout,
             stack_dirty: Intervals::default(),
+            unhooked: Vec::new(),
             saved: Vec::new(),
         };
         let mut uc = Unicorn::new_with_data(Arch::ARM64, Mode::LITTLE_ENDIAN, state)
@@ -293,6 +311,7 @@ impl<'e, O: Observer + 'e> Harness<'e, O> {
             st.deadline = Some(Instant::now() + self.time_budget);
             st.failure = None;
             st.stopped = false;
+            st.unhooked.clone_from(&start.unhooked_stores);
         }
         let setup = self.set_state(start);
         let end = match setup {
@@ -301,6 +320,7 @@ impl<'e, O: Observer + 'e> Harness<'e, O> {
         };
         self.uc.get_data_mut().new_scratch_pages = 0;
         self.restore_pristine_pages();
+
         let observer = self
             .uc
             .get_data_mut()
@@ -445,6 +465,12 @@ fn map_image<D>(
             });
         }
         let end = r.vaddr.saturating_add(r.size);
+        if end > 1 << 48 {
+            return Err(EmuError::OutsideAddressSpace {
+                vaddr: r.vaddr,
+                size: r.size,
+            });
+        }
         if layout.overlaps(r.vaddr, end) {
             return Err(EmuError::Overlap { vaddr: r.vaddr });
         }
@@ -538,6 +564,30 @@ fn observe<O: Observer>(uc: &mut Unicorn<'_, HookState<O>>, pc: u64) -> bool {
     keep_going
 }
 
+/// Records a write of `[addr, end)` about to happen: the stack's dirty ranges grow; any
+/// other page is saved before its first write of the region.
+fn note_write<O: Observer>(uc: &mut Unicorn<'_, HookState<O>>, addr: u64, end: u64) {
+    let st = uc.get_data();
+    if addr >= st.layout.stack_lo && addr < st.layout.stack_hi {
+        uc.get_data_mut().stack_dirty.add(addr, end);
+        return;
+    }
+    let first = addr & !(PAGE - 1);
+    let last = end.saturating_sub(1) & !(PAGE - 1);
+    let mut page = first;
+    while page <= last {
+        let known = uc.get_data().saved.iter().any(|(p, _)| *p == page);
+        if !known && let Ok(bytes) = uc.mem_read_as_vec(page, PAGE as usize) {
+            uc.get_data_mut().saved.push((page, bytes));
+        }
+        // A store at the top of the address space: the last page has no successor.
+        let Some(next) = page.checked_add(PAGE) else {
+            break;
+        };
+        page = next;
+    }
+}
+
 fn install_hooks<'e, O: Observer + 'e>(
     uc: &mut Unicorn<'e, HookState<O>>,
 ) -> Result<(), unicorn_engine::unicorn_const::uc_error> {
@@ -564,6 +614,18 @@ fn install_hooks<'e, O: Observer + 'e>(
             let _ = uc.emu_stop();
             return;
         }
+        if let Some(&(_, reg, span)) = uc.get_data().unhooked.iter().find(|u| u.0 == addr) {
+            let base = match reg {
+                31 => uc.reg_read(RegisterARM64::SP).unwrap_or(0),
+                29 => uc.reg_read(RegisterARM64::X29).unwrap_or(0),
+                30 => uc.reg_read(RegisterARM64::X30).unwrap_or(0),
+                n => uc
+                    .reg_read(RegisterARM64::X0 as i32 + i32::from(n))
+                    .unwrap_or(0),
+            };
+            let lo = base & !(span.next_power_of_two() - 1);
+            note_write(uc, lo, lo.saturating_add(span));
+        }
         if !observe(uc, addr) {
             let _ = uc.emu_stop();
         }
@@ -578,7 +640,7 @@ fn install_hooks<'e, O: Observer + 'e>(
         }
         let _ = uc.emu_stop();
     })?;
-    // Every store: the stack's dirty range grows; any other page is saved before its first
+    // Every store: the stack's dirty ranges grow; any other page is saved before its first
     // write of the region. Stores are a small share of instructions, so this costs little
     // next to the per-instruction code hook.
     uc.add_mem_hook(
@@ -586,22 +648,7 @@ fn install_hooks<'e, O: Observer + 'e>(
         1,
         0,
         |uc, _kind: MemType, addr, size, _value| {
-            let st = uc.get_data();
-            let end = addr.saturating_add(size as u64);
-            if addr >= st.layout.stack_lo && addr < st.layout.stack_hi {
-                uc.get_data_mut().stack_dirty.add(addr, end);
-                return true;
-            }
-            let first = addr & !(PAGE - 1);
-            let last = end.saturating_sub(1) & !(PAGE - 1);
-            let mut page = first;
-            while page <= last {
-                let known = uc.get_data().saved.iter().any(|(p, _)| *p == page);
-                if !known && let Ok(bytes) = uc.mem_read_as_vec(page, PAGE as usize) {
-                    uc.get_data_mut().saved.push((page, bytes));
-                }
-                page += PAGE;
-            }
+            note_write(uc, addr, addr.saturating_add(size as u64));
             true
         },
     )?;
@@ -651,6 +698,17 @@ fn install_hooks<'e, O: Observer + 'e>(
             let st = uc.get_data_mut();
             st.scratch_pages.insert(base);
             st.new_scratch_pages += 1;
+            // The write hook ran before this mapping existed and could not save the page:
+            // save the fresh pattern now, so the write that follows is undone like any other.
+            if kind == MemType::WRITE_UNMAPPED {
+                let mut page = base;
+                while page < base + len {
+                    if !st.saved.iter().any(|(p, _)| *p == page) {
+                        st.saved.push((page, fill[..PAGE as usize].to_vec()));
+                    }
+                    page += PAGE;
+                }
+            }
             true
         },
     )?;

@@ -39,6 +39,7 @@ fn start(h: &Harness<'_, Recorder>, n: usize) -> RegionStart {
         x: [h.layout().scratch_pointer(); 31],
         sp: h.layout().stack_hi - 0x100,
         writes: vec![],
+        unhooked_stores: vec![],
     }
 }
 

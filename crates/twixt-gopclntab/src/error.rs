@@ -164,7 +164,8 @@ pub enum Error {
     InFunc {
         /// The function's index in the functab.
         index: usize,
-        /// Its name, when it could be read.
+        /// Its name, when it could be read (control characters escaped, so that the
+        /// message stays one line whatever the funcnametab holds).
         name: Option<String>,
         /// What went wrong.
         source: Box<Error>,
@@ -176,7 +177,18 @@ impl Error {
     pub(crate) fn in_func(self, index: usize, name: Option<&str>) -> Error {
         Error::InFunc {
             index,
-            name: name.map(str::to_owned),
+            name: name.map(|n| {
+                n.chars()
+                    .flat_map(|c| {
+                        let escaped: Vec<char> = if c.is_control() {
+                            c.escape_debug().collect()
+                        } else {
+                            vec![c]
+                        };
+                        escaped
+                    })
+                    .collect()
+            }),
             source: Box::new(self),
         }
     }

@@ -237,7 +237,8 @@ impl Image {
                     .is_none_or(|end| end > data.len() as u64)
             {
                 return Err(malformed(format!(
-                    "section {name}: file range {off:#x}+{size:#x} lies outside the {}-byte file (truncated?)",
+                    "section {}: file range {off:#x}+{size:#x} lies outside the {}-byte file (truncated?)",
+                    printable_name(&name),
                     data.len()
                 )));
             }
@@ -439,6 +440,21 @@ fn check_ident(path: &str, data: &[u8]) -> Result<(), ImageError> {
             what: "ELF identification truncated or with an invalid byte-order byte".into(),
         }),
     }
+}
+
+/// A name read from the file, fit for a one-line message: control characters escaped and
+/// at most 64 characters (a damaged string table can make a "name" of any bytes).
+fn printable_name(name: &str) -> String {
+    const MAX: usize = 64;
+    let mut shown: String = name
+        .chars()
+        .take(MAX)
+        .flat_map(char::escape_debug)
+        .collect();
+    if name.chars().nth(MAX).is_some() {
+        shown.push_str("...");
+    }
+    shown
 }
 
 fn machine_name(machine: u16) -> &'static str {

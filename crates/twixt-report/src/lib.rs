@@ -4,10 +4,14 @@
 //! always renders to the same bytes (sorted input, no clocks, no absolute paths).
 
 mod diff;
+mod matrix;
+mod sarif;
 
 use std::fmt::Write as _;
 
 pub use diff::{Diff, diff, diff_text};
+pub use matrix::{WindowCounts, matrix};
+pub use sarif::sarif;
 use twixt_check::{Finding, ScanReport};
 
 /// Reads a JSON report written by [`json`] (a baseline).

@@ -12,6 +12,7 @@ use twixt_check::{GoProgram, ScanOptions, Severity};
 use twixt_image::Image;
 
 mod listing;
+mod progress;
 
 /// Finds the instruction boundaries where compiled Go arm64 code is unsafe to interrupt.
 ///
@@ -71,6 +72,14 @@ enum Command {
         /// Only windows of this severity (default: both).
         #[arg(long, value_enum)]
         severity: Option<SeverityArg>,
+        /// Worker threads, each with its own emulator (default: one per CPU).
+        #[arg(long, short = 'j', value_name = "N")]
+        jobs: Option<usize>,
+        /// Scan only shard K of N (K from 0 to N-1, e.g. $JOB_COMPLETION_INDEX): the
+        /// functions whose index is K modulo N. JSONL outputs of all shards concatenate
+        /// into one report.
+        #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+        shard: Option<(usize, usize)>,
         /// Compare with a saved JSON report instead of printing the report: new windows
         /// are listed and make the exit status 1, fixed ones are listed, unchanged ones
         /// counted. Windows match by function, offset in the function and verdict.
@@ -93,6 +102,11 @@ enum Format {
     Text,
     /// The stable JSON report (see README).
     Json,
+    /// One JSON object per line, streamed as functions finish: `{"finding": ...}` lines,
+    /// then `{"unanalysed": ...}` lines and a `{"summary": ...}` line; shards concatenate.
+    Jsonl,
+    /// SARIF 2.1.0, for code-scanning UIs (a rule per verdict, locations with file:line).
+    Sarif,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -138,8 +152,14 @@ fn init_logging(verbose: u8) {
 fn compile_filter(filter: Option<&str>) -> Result<Option<Regex>, String> {
     filter
         .map(|f| {
-            Regex::new(f)
-                .map_err(|e| format!("--filter {f:?} is not a valid regular expression: {e}"))
+            Regex::new(f).map_err(|e| {
+                // The regex crate's syntax errors span several lines (pattern, caret,
+                // message); the catalogue promises one.
+                let e = e.to_string();
+                let why = e.lines().last().unwrap_or_default();
+                let why = why.trim().trim_start_matches("error: ");
+                format!("--filter {f:?} is not a valid regular expression: {why}")
+            })
         })
         .transpose()
 }
@@ -153,6 +173,39 @@ fn load(path: &std::path::Path) -> Result<Image, String> {
         "loaded image"
     );
     Ok(image)
+}
+
+/// Parses `K/N` for `--shard`.
+fn parse_shard(text: &str) -> Result<(usize, usize), String> {
+    let (k, n) = text
+        .split_once('/')
+        .ok_or_else(|| format!("{text:?} is not K/N"))?;
+    let k: usize = k
+        .trim()
+        .parse()
+        .map_err(|_| format!("shard index {k:?} is not a number"))?;
+    let n: usize = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("shard count {n:?} is not a number"))?;
+    if n == 0 || k >= n {
+        return Err(format!("shard {k}/{n}: need 0 <= K < N"));
+    }
+    Ok((k, n))
+}
+
+/// Prints one JSONL record: `{"binary", "go_version", KIND: value}`.
+fn jsonl_line<T: serde::Serialize>(binary: &str, go_version: &str, kind: &str, value: &T) {
+    use std::io::Write as _;
+    let mut line = serde_json::Map::new();
+    line.insert("binary".into(), binary.into());
+    line.insert("go_version".into(), go_version.into());
+    line.insert(
+        kind.into(),
+        serde_json::to_value(value).unwrap_or(serde_json::Value::Null),
+    );
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{}", serde_json::Value::Object(line));
 }
 
 /// Exit status 1 when windows were found (or are new), 0 otherwise.
@@ -201,6 +254,8 @@ fn run(command: Command) -> Result<ExitCode, String> {
             filter,
             format,
             severity,
+            jobs,
+            shard,
             baseline,
         } => {
             let baseline = baseline
@@ -210,6 +265,21 @@ fn run(command: Command) -> Result<ExitCode, String> {
             let image = load(&binary)?;
             let prog = GoProgram::new(&image).map_err(|e| e.to_string())?;
             let accept = |name: &str| filter.as_ref().is_none_or(|re| re.is_match(name));
+            let jobs =
+                jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+            let started = std::time::Instant::now();
+            let progress = progress::Progress::new(started);
+            let go_version = image.go_version().unwrap_or("unknown").to_string();
+            let binary_name = image.file_name().to_string();
+            let stream = matches!(format, Format::Jsonl) && baseline.is_none();
+            let on_function = |findings: &[twixt_check::Finding], done: usize, total: usize| {
+                progress.update(done, total);
+                if stream {
+                    for f in findings {
+                        jsonl_line(&binary_name, &go_version, "finding", f);
+                    }
+                }
+            };
             let options = ScanOptions {
                 filter: Some(&accept),
                 severity: severity.map(|s| match s {
@@ -217,9 +287,13 @@ fn run(command: Command) -> Result<ExitCode, String> {
                     SeverityArg::SignalOnly => Severity::SignalOnly,
                 }),
                 on_finding: None,
+                on_function: Some(&on_function),
+                jobs,
+                shard,
             };
-            let started = std::time::Instant::now();
-            let report = twixt_check::scan(&prog, &options).map_err(|e| e.to_string())?;
+            let report = twixt_check::scan(&prog, &options).map_err(|e| e.to_string());
+            progress.finish();
+            let report = report?;
             tracing::info!(
                 functions = report.summary.functions,
                 boundaries = report.summary.boundaries,
@@ -242,6 +316,18 @@ fn run(command: Command) -> Result<ExitCode, String> {
             match format {
                 Format::Text => print!("{}", twixt_report::text(&report)),
                 Format::Json => print!("{}", twixt_report::json(&report)),
+                Format::Sarif => print!("{}", twixt_report::sarif(&report)),
+                Format::Jsonl => {
+                    for u in &report.unanalysed {
+                        jsonl_line(&report.binary, &report.go_version, "unanalysed", u);
+                    }
+                    jsonl_line(
+                        &report.binary,
+                        &report.go_version,
+                        "summary",
+                        &report.summary,
+                    );
+                }
             }
             Ok(exit_for(report.summary.windows > 0))
         }
