@@ -53,8 +53,9 @@ pub struct ScanOptions<'f> {
     pub shard: Option<(usize, usize)>,
 }
 
-/// Receives each finished function's findings, the count of functions done and the total.
-pub type FunctionCallback<'a> = dyn Fn(&[Finding], usize, usize) + Sync + 'a;
+/// Receives each finished function's measurements and findings, the count of functions
+/// done and the total.
+pub type FunctionCallback<'a> = dyn Fn(&FunctionStat, &[Finding], usize, usize) + Sync + 'a;
 
 /// Why a scan could not run at all.
 #[derive(Debug, thiserror::Error)]
@@ -705,7 +706,7 @@ fn worker(setup: &Setup<'_, '_, '_>) -> Result<Vec<(usize, FunctionOutcome)>, Sc
         }
         let done = setup.done.fetch_add(1, Ordering::Relaxed) + 1;
         if let Some(cb) = setup.options.on_function {
-            cb(&findings, done, setup.order.len());
+            cb(&stat, &findings, done, setup.order.len());
         }
         out.push((
             i,

@@ -75,8 +75,9 @@ enum Command {
         /// Worker threads, each with its own emulator (default: one per CPU).
         #[arg(long, short = 'j', value_name = "N")]
         jobs: Option<usize>,
-        /// Scan only shard K of N (K from 0 to N-1, e.g. $JOB_COMPLETION_INDEX): the
-        /// functions whose index is K modulo N. JSONL outputs of all shards concatenate
+        /// Scan only shard K of N (K from 1 to N; with a 0-based index such as
+        /// $JOB_COMPLETION_INDEX pass $((INDEX+1))/N): every N-th function of the functab,
+        /// starting with the K-th. JSONL outputs of all shards concatenate
         /// into one report.
         #[arg(long, value_name = "K/N", value_parser = parse_shard)]
         shard: Option<(usize, usize)>,
@@ -103,7 +104,8 @@ enum Format {
     /// The stable JSON report (see README).
     Json,
     /// One JSON object per line, streamed as functions finish: `{"finding": ...}` lines,
-    /// then `{"unanalysed": ...}` lines and a `{"summary": ...}` line; shards concatenate.
+    /// `{"function": ...}` (one per function scanned, with its boundary count), then
+    /// `{"unanalysed": ...}` lines; the lines of shards concatenate into the whole.
     Jsonl,
     /// SARIF 2.1.0, for code-scanning UIs (a rule per verdict, locations with file:line).
     Sarif,
@@ -175,7 +177,18 @@ fn load(path: &std::path::Path) -> Result<Image, String> {
     Ok(image)
 }
 
-/// Parses `K/N` for `--shard`.
+/// One function in the JSONL stream: what a merged report's summary is summed from.
+#[derive(serde::Serialize)]
+struct FunctionRecord<'a> {
+    name: &'a str,
+    pc: String,
+    instructions: usize,
+    /// Boundaries checked (0 when the function could not be fully analysed).
+    boundaries: usize,
+    analysed: bool,
+}
+
+/// Parses `K/N` (1-based K) for `--shard`; returns the 0-based index and the count.
 fn parse_shard(text: &str) -> Result<(usize, usize), String> {
     let (k, n) = text
         .split_once('/')
@@ -188,10 +201,10 @@ fn parse_shard(text: &str) -> Result<(usize, usize), String> {
         .trim()
         .parse()
         .map_err(|_| format!("shard count {n:?} is not a number"))?;
-    if n == 0 || k >= n {
-        return Err(format!("shard {k}/{n}: need 0 <= K < N"));
+    if n == 0 || k == 0 || k > n {
+        return Err(format!("shard {k}/{n}: need 1 <= K <= N"));
     }
-    Ok((k, n))
+    Ok((k - 1, n))
 }
 
 /// Prints one JSONL record: `{"binary", "go_version", KIND: value}`.
@@ -272,12 +285,23 @@ fn run(command: Command) -> Result<ExitCode, String> {
             let go_version = image.go_version().unwrap_or("unknown").to_string();
             let binary_name = image.file_name().to_string();
             let stream = matches!(format, Format::Jsonl) && baseline.is_none();
-            let on_function = |findings: &[twixt_check::Finding], done: usize, total: usize| {
+            let on_function = |stat: &twixt_check::FunctionStat,
+                               findings: &[twixt_check::Finding],
+                               done: usize,
+                               total: usize| {
                 progress.update(done, total);
                 if stream {
                     for f in findings {
                         jsonl_line(&binary_name, &go_version, "finding", f);
                     }
+                    let record = FunctionRecord {
+                        name: &stat.name,
+                        pc: format!("{:#x}", stat.entry),
+                        instructions: stat.instructions,
+                        boundaries: if stat.analysed { stat.boundaries } else { 0 },
+                        analysed: stat.analysed,
+                    };
+                    jsonl_line(&binary_name, &go_version, "function", &record);
                 }
             };
             let options = ScanOptions {
@@ -321,12 +345,6 @@ fn run(command: Command) -> Result<ExitCode, String> {
                     for u in &report.unanalysed {
                         jsonl_line(&report.binary, &report.go_version, "unanalysed", u);
                     }
-                    jsonl_line(
-                        &report.binary,
-                        &report.go_version,
-                        "summary",
-                        &report.summary,
-                    );
                 }
             }
             Ok(exit_for(report.summary.windows > 0))

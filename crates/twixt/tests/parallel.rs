@@ -32,47 +32,60 @@ fn two_workers_give_the_golden_report() {
 }
 
 #[test]
-fn jsonl_shards_concatenate_into_the_whole_report() {
+fn jsonl_shards_concatenate_into_the_unsharded_jsonl() {
     let bin = corpus().join("go1.23.4/frames");
+    let bin = bin.to_str().unwrap();
+    let sorted = |text: String| {
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        lines.sort();
+        lines
+    };
+    let whole = sorted(twixt(&["scan", bin, "--format", "jsonl", "--jobs", "2"]));
+    let mut shards = String::new();
+    for k in 1..=3 {
+        shards.push_str(&twixt(&[
+            "scan",
+            bin,
+            "--format",
+            "jsonl",
+            "--shard",
+            &format!("{k}/3"),
+        ]));
+    }
+    let shards = sorted(shards);
+    assert_eq!(shards.len(), whole.len());
+    assert!(
+        shards == whole,
+        "sharded JSONL differs from the unsharded JSONL"
+    );
+
+    // And the stream adds up to the golden report.
     let golden: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(corpus().join("go1.23.4/frames.scan.json")).unwrap(),
     )
     .unwrap();
+    let (mut functions, mut boundaries, mut findings) = (0u64, 0u64, BTreeSet::new());
+    for line in &whole {
+        let v: serde_json::Value = serde_json::from_str(line).expect("one JSON object per line");
+        assert_eq!(v["binary"], "frames");
+        if let Some(f) = v.get("function") {
+            functions += 1;
+            boundaries += f["boundaries"].as_u64().unwrap();
+        }
+        if let Some(f) = v.get("finding") {
+            assert!(
+                findings.insert(f["pc"].as_str().unwrap().to_string()),
+                "finding twice: {line}"
+            );
+        }
+    }
     let want: BTreeSet<String> = golden["findings"]
         .as_array()
         .unwrap()
         .iter()
         .map(|f| f["pc"].as_str().unwrap().to_string())
         .collect();
-    let mut got = BTreeSet::new();
-    let (mut functions, mut boundaries) = (0, 0);
-    for k in 0..3 {
-        let shard = format!("{k}/3");
-        let out = twixt(&[
-            "scan",
-            bin.to_str().unwrap(),
-            "--format",
-            "jsonl",
-            "--shard",
-            &shard,
-        ]);
-        for line in out.lines() {
-            let v: serde_json::Value =
-                serde_json::from_str(line).expect("one JSON object per line");
-            assert_eq!(v["binary"], "frames");
-            if let Some(f) = v.get("finding") {
-                assert!(
-                    got.insert(f["pc"].as_str().unwrap().to_string()),
-                    "finding twice: {line}"
-                );
-            }
-            if let Some(s) = v.get("summary") {
-                functions += s["functions"].as_u64().unwrap();
-                boundaries += s["boundaries"].as_u64().unwrap();
-            }
-        }
-    }
-    assert_eq!(got, want);
+    assert_eq!(findings, want);
     assert_eq!(functions, golden["summary"]["functions"].as_u64().unwrap());
     assert_eq!(
         boundaries,
