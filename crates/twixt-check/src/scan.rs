@@ -419,14 +419,7 @@ pub fn scan(prog: &GoProgram<'_>, options: &ScanOptions<'_>) -> Result<ScanRepor
     // The program's own code first, then other user packages, then the runtime: that is
     // where compiler-generated windows matter most, and streaming consumers see them
     // soonest. The report is sorted by PC at the end regardless.
-    let mut order: Vec<&FuncMeta> = prog
-        .funcs()
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| options.shard.is_none_or(|(k, n)| n > 0 && i % n == k % n))
-        .map(|(_, f)| f)
-        .filter(|f| options.filter.is_none_or(|accept| accept(&f.info.name)))
-        .collect();
+    let mut order: Vec<&FuncMeta> = selected(prog, options).collect();
     order.sort_by_key(|f| {
         let rank = if f.info.name.starts_with("main.") {
             0
@@ -552,14 +545,7 @@ fn unrunnable(prog: &GoProgram<'_>, options: &ScanOptions<'_>, what: &str) -> Sc
             reason: format!("damaged metadata: {reason}"),
         })
         .collect();
-    for f in prog
-        .funcs()
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| options.shard.is_none_or(|(k, n)| n > 0 && i % n == k % n))
-        .map(|(_, f)| f)
-        .filter(|f| options.filter.is_none_or(|accept| accept(&f.info.name)))
-    {
+    for f in selected(prog, options) {
         unanalysed.push(Unanalysed {
             function: f.info.name.clone(),
             pc: format!("{:#x}", f.info.entry),
@@ -600,6 +586,21 @@ fn is_runtime(name: &str) -> bool {
     ]
     .iter()
     .any(|p| name.starts_with(p))
+}
+
+/// The functions a scan covers: this shard's (every n-th by functab index), then the filter.
+fn selected<'p>(
+    prog: &'p GoProgram<'_>,
+    options: &ScanOptions<'_>,
+) -> impl Iterator<Item = &'p FuncMeta> {
+    let shard = options.shard;
+    let filter = options.filter;
+    prog.funcs()
+        .iter()
+        .enumerate()
+        .filter(move |(i, _)| shard.is_none_or(|(k, n)| n > 0 && i % n == k % n))
+        .map(|(_, f)| f)
+        .filter(move |f| filter.is_none_or(|accept| accept(&f.info.name)))
 }
 
 /// Stores Unicorn may perform without calling the write hook: load/store exclusive and
