@@ -274,7 +274,7 @@ impl<'p, 'a> ScanObserver<'p, 'a> {
         let expected_slot = (frame_size > 0)
             .then(|| self.fn_csp - frame_size)
             .filter(|&slot| b.read_u64(slot) == Some(self.chain.ret_pc))
-            .map(|slot| slot as i64 - b.sp as i64);
+            .map(|slot| (slot as i64).wrapping_sub(b.sp as i64));
         Finding {
             function: f.info.name.clone(),
             pc: format!("{:#x}", b.pc),
@@ -286,18 +286,18 @@ impl<'p, 'a> ScanObserver<'p, 'a> {
             severity,
             file,
             line,
-            sp_below_caller: self.fn_csp as i64 - b.sp as i64,
+            sp_below_caller: (self.fn_csp as i64).wrapping_sub(b.sp as i64),
             pcsp: ft.pcsp.get(index).copied().flatten().unwrap_or(0),
             resume_pc: resume_pc.map(|pc| format!("{pc:#x}")),
             slot_sp_offset: culprit
                 .and_then(|c| c.lr_slot)
-                .map(|s| s as i64 - b.sp as i64),
+                .map(|s| (s as i64).wrapping_sub(b.sp as i64)),
             read_value: culprit.map(|c| format!("{:#x}", c.lr)),
             read_symbol: culprit.map(|c| self.symbolize(c.lr)),
             expected_return_pc: format!("{expected:#x}"),
             expected_slot_sp_offset: expected_slot,
             computed_caller_sp_error: match (culprit, j.expected) {
-                (Some(c), Some(t)) => Some(t.sp as i64 - c.fp as i64),
+                (Some(c), Some(t)) => Some((t.sp as i64).wrapping_sub(c.fp as i64)),
                 _ => None,
             },
             outcome: j.outcome.describe(),
@@ -973,7 +973,7 @@ fn context(
                     .word(pc)
                     .map(|w| twixt_arm64::decode(pc, w).text)
                     .unwrap_or_default(),
-                sp_below_caller: observed[i].map(|sp| csp as i64 - sp as i64),
+                sp_below_caller: observed[i].map(|sp| (csp as i64).wrapping_sub(sp as i64)),
                 pcsp: f.pcsp_at(pc),
                 here: i == index,
             }

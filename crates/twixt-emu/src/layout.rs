@@ -88,15 +88,22 @@ impl Layout {
     }
 
     /// Whether an unforeseen access to `page` may get a scratch page: anywhere in the
-    /// 48-bit address space except the stack's guards. Even a nil dereference continues
-    /// (the checker studies unwinding at boundaries, not what the data means).
+    /// 48-bit address space except the stack, the guard below it (an overrun there is a
+    /// stack overflow) and the harness's own regions. Even a nil dereference continues
+    /// (the checker studies unwinding at boundaries, not what the data means), and so
+    /// does a store above the stack top through an index the state could not know.
     pub fn may_scratch(&self, page: u64) -> bool {
-        page < (1 << 48) && !self.overlaps(page, page + 0x1000)
+        self.may_scratch_range(page, page.saturating_add(0x1000))
     }
 
     /// Whether a whole range may become scratch memory (see [`Layout::may_scratch`]).
     pub fn may_scratch_range(&self, lo: u64, hi: u64) -> bool {
-        hi <= (1 << 48) && !self.overlaps(lo, hi)
+        let taken = [
+            (self.stack_lo - GUARD, self.stack_hi),
+            (self.g, self.g + 0x1000),
+            (self.scratch_lo, self.scratch_hi),
+        ];
+        hi <= (1 << 48) && !taken.iter().any(|&(a, b)| lo < b && a < hi)
     }
 
     /// Maps the stack, the fake g and scratch memory.

@@ -682,7 +682,9 @@ fn install_hooks<'e, O: Observer + 'e>(
             // and every mapping costs Unicorn a walk over all of its RAM blocks.
             const CHUNK: u64 = 0x10000;
             let chunk = addr & !(CHUNK - 1);
-            let (base, len) = if st.layout.may_scratch_range(chunk, chunk + CHUNK)
+            let (base, len) = if st
+                .layout
+                .may_scratch_range(chunk, chunk.saturating_add(CHUNK))
                 && uc.mem_map(chunk, CHUNK, Prot::READ | Prot::WRITE).is_ok()
             {
                 (chunk, CHUNK)
