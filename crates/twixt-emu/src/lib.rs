@@ -119,10 +119,7 @@ impl<D> Boundary<'_, '_, D> {
     /// Reads general register Xn (n < 31).
     pub fn x(&self, n: u8) -> u64 {
         match n {
-            0..=28 => self
-                .uc
-                .reg_read(RegisterARM64::X0 as i32 + i32::from(n))
-                .unwrap_or(0),
+            0..=28 => self.uc.reg_read(x_register(n)).unwrap_or(0),
             29 => self.fp,
             30 => self.lr,
             _ => 0,
@@ -374,12 +371,7 @@ impl<'e, O: Observer + 'e> Harness<'e, O> {
     ) -> Result<(), unicorn_engine::unicorn_const::uc_error> {
         for (i, v) in start.x.iter().enumerate() {
             let value = if i == 28 { self.layout.g } else { *v };
-            let reg = match i {
-                29 => RegisterARM64::X29 as i32,
-                30 => RegisterARM64::X30 as i32,
-                n => RegisterARM64::X0 as i32 + n as i32,
-            };
-            self.uc.reg_write(reg, value)?;
+            self.uc.reg_write(x_register(i as u8), value)?;
         }
         self.uc.reg_write(RegisterARM64::NZCV, 0)?;
         self.uc.reg_write(RegisterARM64::SP, start.sp)?;
@@ -427,6 +419,17 @@ impl<'e, O: Observer + 'e> Harness<'e, O> {
         let mut buf = [0u8; 8];
         self.uc.mem_read(addr, &mut buf).ok()?;
         Some(u64::from_le_bytes(buf))
+    }
+}
+
+/// Unicorn's id for general register `n` as an instruction encodes it: X0..X28 are
+/// contiguous, X29 and X30 are numbered apart, and 31 (as a base register) is SP.
+fn x_register(n: u8) -> i32 {
+    match n {
+        29 => RegisterARM64::X29 as i32,
+        30 => RegisterARM64::X30 as i32,
+        31.. => RegisterARM64::SP as i32,
+        n => RegisterARM64::X0 as i32 + i32::from(n),
     }
 }
 
@@ -615,14 +618,7 @@ fn install_hooks<'e, O: Observer + 'e>(
             return;
         }
         if let Some(&(_, reg, span)) = uc.get_data().unhooked.iter().find(|u| u.0 == addr) {
-            let base = match reg {
-                31 => uc.reg_read(RegisterARM64::SP).unwrap_or(0),
-                29 => uc.reg_read(RegisterARM64::X29).unwrap_or(0),
-                30 => uc.reg_read(RegisterARM64::X30).unwrap_or(0),
-                n => uc
-                    .reg_read(RegisterARM64::X0 as i32 + i32::from(n))
-                    .unwrap_or(0),
-            };
+            let base = uc.reg_read(x_register(reg)).unwrap_or(0);
             let lo = base & !(span.next_power_of_two() - 1);
             note_write(uc, lo, lo.saturating_add(span));
         }

@@ -461,17 +461,22 @@ fn catalogue_truncated_elf_identification() {
     );
 }
 
-#[test]
-fn catalogue_damaged_program_header() {
-    let mut bytes = corpus_bytes("go1.23.4/frames");
+/// File offsets of the PT_LOAD program headers of an ELF64 little-endian file.
+fn pt_load_headers(bytes: &[u8]) -> Vec<usize> {
     let phoff = u64::from_le_bytes(bytes[0x20..0x28].try_into().unwrap()) as usize;
     let phentsize = u16::from_le_bytes([bytes[0x36], bytes[0x37]]) as usize;
     let phnum = u16::from_le_bytes([bytes[0x38], bytes[0x39]]) as usize;
-    // The first PT_LOAD claims more file bytes than there are.
-    let load = (0..phnum)
+    (0..phnum)
         .map(|i| phoff + i * phentsize)
-        .find(|&p| u32::from_le_bytes(bytes[p..p + 4].try_into().unwrap()) == 1)
-        .unwrap();
+        .filter(|&p| u32::from_le_bytes(bytes[p..p + 4].try_into().unwrap()) == 1)
+        .collect()
+}
+
+#[test]
+fn catalogue_damaged_program_header() {
+    let mut bytes = corpus_bytes("go1.23.4/frames");
+    // The first PT_LOAD claims more file bytes than there are.
+    let load = *pt_load_headers(&bytes).first().unwrap();
     let huge = bytes.len() as u64 * 4;
     bytes[load + 32..load + 40].copy_from_slice(&huge.to_le_bytes()); // p_filesz
     bytes[load + 40..load + 48].copy_from_slice(&huge.to_le_bytes()); // p_memsz
@@ -562,14 +567,8 @@ fn catalogue_runtime_missing_for_the_model() {
 #[test]
 fn catalogue_segment_too_large_for_the_emulator() {
     let mut bytes = corpus_bytes("go1.23.4/frames");
-    let phoff = u64::from_le_bytes(bytes[0x20..0x28].try_into().unwrap()) as usize;
-    let phentsize = u16::from_le_bytes([bytes[0x36], bytes[0x37]]) as usize;
-    let phnum = u16::from_le_bytes([bytes[0x38], bytes[0x39]]) as usize;
     // The last PT_LOAD (data and bss) claims 2 GiB of memory.
-    let load = (0..phnum)
-        .map(|i| phoff + i * phentsize)
-        .rfind(|&p| u32::from_le_bytes(bytes[p..p + 4].try_into().unwrap()) == 1)
-        .unwrap();
+    let load = *pt_load_headers(&bytes).last().unwrap();
     bytes[load + 40..load + 48].copy_from_slice(&(2u64 << 30).to_le_bytes());
     let file = temp_file("huge-bss", &bytes);
     let out = twixt(&[
@@ -601,13 +600,7 @@ fn catalogue_segment_outside_the_address_space() {
     // Regression (fuzzing): a PT_LOAD ending just below 2^64 made the emulator's page loop
     // overflow (a panic in debug builds, an endless loop in release builds).
     let mut bytes = corpus_bytes("go1.23.4/frames");
-    let phoff = u64::from_le_bytes(bytes[0x20..0x28].try_into().unwrap()) as usize;
-    let phentsize = u16::from_le_bytes([bytes[0x36], bytes[0x37]]) as usize;
-    let phnum = u16::from_le_bytes([bytes[0x38], bytes[0x39]]) as usize;
-    let load = (0..phnum)
-        .map(|i| phoff + i * phentsize)
-        .rfind(|&p| u32::from_le_bytes(bytes[p..p + 4].try_into().unwrap()) == 1)
-        .unwrap();
+    let load = *pt_load_headers(&bytes).last().unwrap();
     let memsz = u64::from_le_bytes(bytes[load + 40..load + 48].try_into().unwrap());
     let vaddr = (u64::MAX - memsz) & !0xfff;
     bytes[load + 16..load + 24].copy_from_slice(&vaddr.to_le_bytes()); // p_vaddr
