@@ -3,6 +3,7 @@
 //!
 //! [`go`] models the Go runtime's own traceback on arm64 (`runtime.(*unwinder)` in
 //! traceback.go): the one the garbage collector, stack copying and panics depend on.
+//! [`fp`] models the frame-pointer walk of the execution tracer and external profilers.
 //! [`preempt`] models how an asynchronous preemption lands (`isAsyncSafePoint` and
 //! `sigctxt.pushCall`). Neither knows anything about the emulator: memory is read through
 //! [`Memory`] and function metadata through [`Metadata`], so the same code runs on emulator
@@ -11,6 +12,7 @@
 //! Architecture invariant: a model unwinder never decides what is *right*; it only says what
 //! the modelled unwinder would do. The truth comes from the emulator harness.
 
+pub mod fp;
 pub mod go;
 pub mod preempt;
 pub mod verdict;
