@@ -11,8 +11,13 @@ use regex::Regex;
 use twixt_check::{GoProgram, ScanOptions, Severity};
 use twixt_image::Image;
 
+mod explain_cmd;
+mod fuzz_cmd;
+mod fuzz_go;
+mod fuzz_synthetic;
 mod listing;
 mod progress;
+mod run_cmd;
 
 /// Finds the instruction boundaries where compiled Go arm64 code is unsafe to interrupt.
 ///
@@ -95,6 +100,15 @@ enum Command {
         /// The newer report.
         new: PathBuf,
     },
+    /// Call one function on a synthetic goroutine and check every boundary on the path it
+    /// executes, in every frame of the chain.
+    Run(run_cmd::RunArgs),
+    /// Show a function's prologue and epilogues boundary by boundary: SP, pcsp, R29, the
+    /// slot the unwinder reads and the verdict (terminal table or HTML page).
+    Explain(explain_cmd::ExplainArgs),
+    /// Find the frame sizes and shapes a code generator gets wrong: sweep a model of Go's
+    /// arm64 assembler, or generate and compile programs with a real toolchain.
+    Fuzz(fuzz_cmd::FuzzArgs),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -238,6 +252,9 @@ fn read_report(path: &std::path::Path) -> Result<twixt_check::ScanReport, String
 
 fn run(command: Command) -> Result<ExitCode, String> {
     match command {
+        Command::Run(args) => run_cmd::run(args),
+        Command::Explain(args) => explain_cmd::run(args),
+        Command::Fuzz(args) => fuzz_cmd::run(args),
         Command::Funcs { binary, filter } => {
             let filter = compile_filter(filter.as_deref())?;
             let image = load(&binary)?;
