@@ -192,7 +192,12 @@ fn message(f: &Finding) -> String {
     } else {
         parts.push(format!("the true return PC is {}", f.expected_return_pc));
     }
-    parts.push(format!("runtime: {}", f.outcome));
+    let who = if f.unwinder == "fp" {
+        "walk"
+    } else {
+        "runtime"
+    };
+    parts.push(format!("{who}: {}", f.outcome));
     let who = match f.severity {
         Severity::Preemptible => {
             "The runtime's asynchronous preemption can land here, so a GC stack scan breaks."
