@@ -104,11 +104,7 @@ pub fn class_of(program: &Program, f: &Finding) -> String {
         Owner::Func(_) => "non-leaf",
         Owner::Other => "other",
     };
-    format!(
-        "{who} {} {}",
-        f.verdict,
-        blank_immediates(&f.instruction)
-    )
+    format!("{who} {} {}", f.verdict, blank_immediates(&f.instruction))
 }
 
 /// `add sp, sp, #0x11, lsl #12` -> `add sp, sp, #N, lsl #N`.
@@ -347,7 +343,7 @@ fn write_reproducer(
     write(
         "README",
         &format!(
-            "{} windows ({}) in {} found by `twixt fuzz --go {} --seed {}`, shrunk in {shrink_steps} \
+            "{} window(s) ({}) in {} found by `twixt fuzz --go {} --seed {}`, shrunk in {shrink_steps} \
              steps to: {}. Rebuild with `sh BUILD` (the exact command is in it), then \
              `twixt scan {BINARY} --filter '^main\\.'` prints twixt-report.txt.\n",
             report.findings.len(),
@@ -380,7 +376,10 @@ mod tests {
             blank_immediates("add sp, sp, #0x11, lsl #12"),
             "add sp, sp, #N, lsl #N"
         );
-        assert_eq!(blank_immediates("ldp x29, x30, [sp, #-8]"), "ldp x29, x30, [sp, #N]");
+        assert_eq!(
+            blank_immediates("ldp x29, x30, [sp, #-8]"),
+            "ldp x29, x30, [sp, #N]"
+        );
         assert_eq!(blank_immediates("ret"), "ret");
     }
 }

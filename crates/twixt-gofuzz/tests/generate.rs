@@ -27,7 +27,10 @@ fn sources_are_deterministic_per_seed() {
     assert_eq!(a, b);
     assert_ne!(a, c);
     // The strategy really varies the shapes it is meant to.
-    let all: Vec<Shape> = (1..=4).flat_map(|s| draw(s, 8, 6)).flat_map(|p| p.funcs).collect();
+    let all: Vec<Shape> = (1..=4)
+        .flat_map(|s| draw(s, 8, 6))
+        .flat_map(|p| p.funcs)
+        .collect();
     for kind in [
         twixt_gofuzz::Kind::Func,
         twixt_gofuzz::Kind::Method,
@@ -75,7 +78,11 @@ fn generated_programs_compile_and_plain_frames_are_exact() {
             assert_eq!(f.frame_size(), shape.frame, "{name}: {}", shape.describe());
             exact += 1;
         } else {
-            assert!(f.frame_size() >= shape.frame / 2, "{name}: {}", shape.describe());
+            assert!(
+                f.frame_size() >= shape.frame / 2,
+                "{name}: {}",
+                shape.describe()
+            );
         }
     }
     assert!(exact >= 8);

@@ -10,6 +10,34 @@ pub struct FuzzArgs {
     /// Generate, compile and scan Go programs with this toolchain (e.g. 1.23.4).
     #[arg(long, value_name = "VERSION", conflicts_with = "synthetic")]
     pub go: Option<String>,
+
+    // ---- real-toolchain mode (`--go`); see fuzz_go.rs ----
+    /// Real-toolchain mode: programs to generate, compile and scan (shrinking a window
+    /// costs further builds on top).
+    #[arg(long, value_name = "N", default_value_t = 32, requires = "go")]
+    pub cases: u32,
+    /// Real-toolchain mode: the seed of the generator (the same seed and flags generate
+    /// the same programs).
+    #[arg(long, value_name = "S", default_value_t = 1, requires = "go")]
+    pub seed: u64,
+    /// Real-toolchain mode: where reproducer directories are written.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "twixt-repro",
+        requires = "go"
+    )]
+    pub out: std::path::PathBuf,
+    /// Real-toolchain mode: at most this many functions per generated package.
+    #[arg(long, value_name = "K", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64), requires = "go")]
+    pub functions_per_package: u32,
+    /// Real-toolchain mode: at most this many shrink steps (each one a build) per window.
+    #[arg(long, value_name = "N", default_value_t = 300, requires = "go")]
+    pub max_shrink: u32,
+    /// Real-toolchain mode: keep the scratch build directory and the reproducers' binaries.
+    #[arg(long, requires = "go")]
+    pub keep: bool,
+    // ---- end of real-toolchain mode ----
 }
 
 /// Runs `twixt fuzz`.
