@@ -427,24 +427,33 @@ fn clamp_frame(f: i64) -> u64 {
     (f.max(MIN_FRAME as i64) as u64).min(MAX_FRAME) & !15
 }
 
-/// Frame sizes weighted towards the encoding boundaries: a multiple of one of
-/// [`BOUNDARIES`] (up to 16 MiB), a few 16-byte steps either side, and sometimes the odd
-/// low bits of golang/go#73259's 70000 (0x170) or one more page; otherwise uniform.
-/// Shrinks towards the first boundary, the first multiple and no offset.
+/// Frame sizes weighted towards the encoding boundaries. A frame is drawn as
+/// `hi * 4096 + lo * 16`: `hi` (the part an `ADD ..., LSL #12` encodes) is mostly a
+/// multiple of one of [`BOUNDARIES`] / 4096 (up to 16 MiB) or one either side, else
+/// uniform; `lo` (the low 12 bits, in 16-byte steps) is mostly 0, 1, golang/go#73259's
+/// 0x170 or the largest, else uniform. Both shrink towards smaller values, so a window
+/// shrinks towards the smallest frame of its kind (such as 0x10010, the smallest split
+/// epilogue).
 pub fn frame_strategy() -> BoxedStrategy<u64> {
-    let near = (
-        select(BOUNDARIES.to_vec()),
-        1u64..=16,
-        -4i64..=4,
-        prop_oneof![Just(0u64), Just(0x170), Just(4096 + 16)],
-    )
-        .prop_map(|(base, m, d, extra)| {
-            let most = ((1u64 << 24) / base).max(1);
-            let m = 1 + (m - 1) % most;
-            clamp_frame((base * m + extra) as i64 + d * 16)
-        });
-    let uniform = (MIN_FRAME / 16..=MAX_FRAME / 16).prop_map(|k| k * 16);
-    prop_oneof![3 => near, 1 => uniform].boxed()
+    const MAX_HI: u64 = MAX_FRAME / 4096;
+    let mut near: Vec<u64> = Vec::new();
+    for b in BOUNDARIES.map(|b| b / 4096) {
+        for m in 1..=16u64 {
+            for d in [-1i64, 0, 1] {
+                let hi = (b * m) as i64 + d;
+                if (0..=MAX_HI as i64).contains(&hi) {
+                    near.push(hi as u64);
+                }
+            }
+        }
+    }
+    near.sort_unstable();
+    near.dedup();
+    let hi = prop_oneof![3 => select(near), 1 => 0..=MAX_HI];
+    let lo = prop_oneof![3 => select(vec![0u64, 1, 0x17, 0xff]), 1 => 0u64..=0xff];
+    (hi, lo)
+        .prop_map(|(hi, lo)| clamp_frame((hi * 4096 + lo * 16) as i64))
+        .boxed()
 }
 
 /// Frame sizes from `lo` to `hi` (rounded to 16): for tests that start near a known size.

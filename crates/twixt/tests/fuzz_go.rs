@@ -25,10 +25,21 @@ fn one_case_finds_shrinks_and_writes_a_reproducer() {
     let dir = std::env::temp_dir().join(format!("twixt-fuzz-cli-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let dir_text = dir.to_str().expect("utf-8 temp dir");
-    // Seed 1's first case is a leaf function whose frame needs a split epilogue (it shrinks
-    // to frame 0x10150), a window in every toolchain up to go1.27.3; about ten builds.
+    // Seed 3's first case has a leaf function whose frame needs a split epilogue (a window
+    // in every toolchain up to go1.27.3); it shrinks in 27 more builds to the smallest such
+    // frame, 0x10010. The same seed always draws the same programs.
     let out = twixt(&[
-        "fuzz", "--go", "1.23.4", "--cases", "1", "--seed", "1", "--out", dir_text,
+        "fuzz",
+        "--go",
+        "1.23.4",
+        "--cases",
+        "1",
+        "--functions-per-package",
+        "2",
+        "--seed",
+        "3",
+        "--out",
+        dir_text,
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
@@ -42,7 +53,11 @@ fn one_case_finds_shrinks_and_writes_a_reproducer() {
         stdout.contains("class: leaf unexpected-return-pc add sp, sp, #N, lsl #N"),
         "{stdout}"
     );
-    let repro = dir.join("go1.23.4-seed1-1");
+    assert!(
+        stdout.contains("f0: leaf func frame 65552 (0x10010)"),
+        "{stdout}"
+    );
+    let repro = dir.join("go1.23.4-seed3-1");
     let main_go = std::fs::read_to_string(repro.join("main.go")).expect("main.go");
     assert!(main_go.contains("func f0("), "{main_go}");
     let report = std::fs::read_to_string(repro.join("twixt-report.txt")).expect("report");
