@@ -107,21 +107,27 @@ pub fn class_of(program: &Program, f: &Finding) -> String {
     format!("{who} {} {}", f.verdict, blank_immediates(&f.instruction))
 }
 
-/// `add sp, sp, #0x11, lsl #12` -> `add sp, sp, #N, lsl #N`.
+/// `add sp, sp, #0x11, lsl #12` -> `add sp, sp, #N, lsl #N`; `bl 0x7b90c` -> `bl N`
+/// (immediates and addresses; register names start with a letter and are kept).
 fn blank_immediates(ins: &str) -> String {
     let mut out = String::new();
     let mut chars = ins.chars().peekable();
+    let mut prev: Option<char> = None;
     while let Some(c) = chars.next() {
-        out.push(c);
-        if c == '#' {
-            out.push('N');
+        let number = c.is_ascii_digit() && !prev.is_some_and(|p| p.is_ascii_alphanumeric());
+        if c == '#' || number {
+            out.push_str(if c == '#' { "#N" } else { "N" });
             while chars
                 .peek()
                 .is_some_and(|c| c.is_ascii_alphanumeric() || *c == '-')
             {
                 chars.next();
             }
+            prev = Some('N');
+            continue;
         }
+        out.push(c);
+        prev = Some(c);
     }
     out
 }
@@ -381,5 +387,10 @@ mod tests {
             "ldp x29, x30, [sp, #N]"
         );
         assert_eq!(blank_immediates("ret"), "ret");
+        assert_eq!(blank_immediates("bl 0x7b90c"), "bl N");
+        assert_eq!(
+            blank_immediates("add x29, x29, #0x10, lsl #12"),
+            "add x29, x29, #N, lsl #N"
+        );
     }
 }

@@ -12,7 +12,7 @@
     $TWIXT_CACHE/go/<version> when missing (as scripts/build-corpus does). Each window is\n\
     shrunk to a minimal program and written as DIR/<goversion>-seed<S>-<n>/ with main.go,\n\
     go.mod, BUILD (the exact build command), twixt-report.txt and README. Once a window\n\
-    class (leaf/non-leaf/main, verdict, instruction) is reported, later cases fail only on\n\
+    class (leaf/non-leaf/main, verdict, instruction shape) is reported, later cases fail only on\n\
     new classes.\n\n\
     Exit status: 0 no window, 1 windows found (reproducers written), 2 error.")]
 pub struct FuzzArgs {
