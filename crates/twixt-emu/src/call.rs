@@ -37,12 +37,11 @@ pub trait Stepper {
     fn step(&mut self, cpu: &Cpu<'_>) -> Step;
 }
 
-/// A read-only view of the machine at a boundary.
+/// A read-only view of the machine at a boundary. Registers are read on demand: most
+/// boundaries need only the PC, and reading all of them costs more than the instruction.
 pub struct Cpu<'a> {
-    regs: [u64; 31],
-    sp: u64,
     pc: u64,
-    mem: &'a dyn ReadMem,
+    engine: &'a dyn Engine,
 }
 
 /// Reads guest memory (implemented by the engine; object-safe so [`Cpu`] needs no generics).
@@ -50,9 +49,20 @@ trait ReadMem {
     fn read(&self, addr: u64, buf: &mut [u8]) -> bool;
 }
 
+/// Reads guest registers and memory.
+trait Engine: ReadMem {
+    fn reg(&self, id: i32) -> u64;
+}
+
 impl<D> ReadMem for Unicorn<'_, D> {
     fn read(&self, addr: u64, buf: &mut [u8]) -> bool {
         self.mem_read(addr, buf).is_ok()
+    }
+}
+
+impl<D> Engine for Unicorn<'_, D> {
+    fn reg(&self, id: i32) -> u64 {
+        self.reg_read(id).unwrap_or(0)
     }
 }
 
@@ -63,20 +73,19 @@ impl Cpu<'_> {
     }
     /// SP.
     pub fn sp(&self) -> u64 {
-        self.sp
+        self.engine.reg(RegisterARM64::SP as i32)
     }
     /// Xn (n < 31); 0 otherwise.
     pub fn x(&self, n: u8) -> u64 {
-        self.regs.get(usize::from(n)).copied().unwrap_or(0)
-    }
-    /// All of X0..X30.
-    pub fn regs(&self) -> &[u64; 31] {
-        &self.regs
+        if n > 30 {
+            return 0;
+        }
+        self.engine.reg(x_register(n))
     }
     /// A little-endian word, `None` if unmapped.
     pub fn read_u64(&self, addr: u64) -> Option<u64> {
         let mut b = [0u8; 8];
-        self.mem.read(addr, &mut b).then(|| u64::from_le_bytes(b))
+        self.engine.read(addr, &mut b).then(|| u64::from_le_bytes(b))
     }
 }
 
@@ -460,16 +469,10 @@ fn install<'e, S: Stepper + 'e>(
         let Some(mut stepper) = uc.get_data_mut().stepper.take() else {
             return;
         };
-        let mut regs = [0u64; 31];
-        for (i, v) in regs.iter_mut().enumerate() {
-            *v = uc.reg_read(x_register(i as u8)).unwrap_or(0);
-        }
         let step = {
             let cpu = Cpu {
-                regs,
-                sp: uc.reg_read(RegisterARM64::SP).unwrap_or(0),
                 pc: addr,
-                mem: &*uc,
+                engine: &*uc,
             };
             stepper.step(&cpu)
         };

@@ -159,6 +159,10 @@ struct Ctx<'p, 'a> {
     top_sp: u64,
     actions: HashMap<u64, Action>,
     zerobase: Option<u64>,
+    /// Wall time for one run (the call, the re-run, each resumed run).
+    time_limit: Duration,
+    /// Control flow per PC, decoded once.
+    flows: std::cell::RefCell<HashMap<u64, Flow>>,
 }
 
 /// The stepper: shadow stack, budget, and in pass 1 the checks.
@@ -232,10 +236,15 @@ impl Ctx<'_, '_> {
     }
 
     fn flow(&self, pc: u64) -> Flow {
-        match self.prog.word(pc) {
+        if let Some(f) = self.flows.borrow().get(&pc) {
+            return *f;
+        }
+        let f = match self.prog.word(pc) {
             Some(w) => twixt_arm64::classify(pc, w).flow,
             None => Flow::Next,
-        }
+        };
+        self.flows.borrow_mut().insert(pc, f);
+        f
     }
 
     /// The truth at a boundary: this frame, then each caller up to goexit.
@@ -284,13 +293,21 @@ impl Ctx<'_, '_> {
 
     fn chain_go(&self, truth: &[TrueFrame], tb: &Traceback, skip: usize) -> Vec<ChainFrame> {
         let frames = tb.frames.get(skip..).unwrap_or(&[]);
-        let n = truth.len().max(frames.len());
+        let mut unwound: Vec<String> = frames.iter().map(|f| self.symbolize(f.pc)).collect();
+        // The return PC the last frame read, where the walk went wrong.
+        if let Some(last) = frames.last()
+            && last.lr != 0
+            && unwound.len() < truth.len()
+        {
+            unwound.push(format!("{} (read, walk stops)", self.symbolize(last.lr)));
+        }
+        let n = truth.len().max(unwound.len());
         (0..n)
             .map(|i| ChainFrame {
                 truth: truth
                     .get(i)
                     .map_or_else(|| "-".into(), |t| self.symbolize(t.pc)),
-                unwound: frames.get(i).map(|f| self.symbolize(f.pc)),
+                unwound: unwound.get(i).cloned(),
             })
             .collect()
     }
@@ -662,6 +679,8 @@ pub fn run(
         top_sp: layout.stack_hi - 0x1000,
         actions,
         zerobase: image.symbol("runtime.zerobase"),
+        flows: Default::default(),
+        time_limit: options.time_limit,
     };
     let emu_err = |source| RunError::Emulator {
         binary: binary.clone(),
@@ -1043,7 +1062,7 @@ fn inject_pass<'c, 'p, 'a>(
         pending: None,
         count: 0,
         budget: options.max_instructions,
-        deadline,
+        deadline: deadline.max(Instant::now() + options.time_limit),
         stop: None,
         skip_once: false,
         env,
@@ -1065,7 +1084,10 @@ fn inject_pass<'c, 'p, 'a>(
             break;
         };
         let inj = inject_one(ctx, machine, &t, cand, baseline, start)?;
-        if cand.refused.is_none() {
+        if inj.outcome.as_deref().is_some_and(|o| o.starts_with("unanalysed")) {
+            // The resumed run hit a budget or an unemulated call: no verdict either way.
+            report.unanalysed.push(inj);
+        } else if cand.refused.is_none() {
             report.injected += 1;
             if inj.broke() {
                 report.clobbers.push(inj);
@@ -1153,16 +1175,21 @@ fn inject_one<'c, 'p, 'a>(
     back.x[27] = machine.read_u64(ap_sp).unwrap_or(0);
     back.sp = ap_sp + frame + 16;
     back.pc = back.x[27];
-    // While stopped, the stack may be copied or reused: only frames survive.
+    // While stopped, the stack may be copied or reused: only frames survive. The word at
+    // SP-8 is the interrupted frame's record (Go's arm64 layout keeps the saved R29 there);
+    // pushCall leaves it alone on purpose and a stack copy moves it with asyncPreempt's
+    // frame, so it survives. Everything lower is destroyed.
     let lo = stack_low.min(ap_sp.wrapping_sub(16)) & !7;
-    machine.poison(lo, sp)?;
+    let hi = sp.wrapping_sub(8);
+    machine.poison(lo, hi)?;
     machine.set_regs(&back)?;
-    machine.watch_poison_reads(lo, sp)?;
+    machine.watch_poison_reads(lo, hi)?;
     let mut cont = tracker.clone();
     cont.mode = StepMode::Plain;
     cont.checks = None;
     cont.stop = None;
     cont.skip_once = false;
+    cont.deadline = Instant::now() + ctx.time_limit;
     let (_, outcome) = drive(ctx, machine, cont)?;
     let reads = machine.unwatch();
     let after = end_state(ctx, machine, outcome);

@@ -151,6 +151,9 @@ pub struct InjectReport {
     pub clobbers: Vec<Injection>,
     /// With `--all-boundaries`: every boundary the runtime would not preempt at.
     pub classification: Vec<Classification>,
+    /// Injections whose resumed run could not be finished (budget, unemulated runtime
+    /// call): neither a clobber nor a pass.
+    pub unanalysed: Vec<Injection>,
 }
 
 /// One call.
