@@ -1135,8 +1135,13 @@ fn inject_one<'c, 'p, 'a>(
     }
     machine.write_u64(ap_sp + 216, r.nzcv)?;
     machine.write_u64(ap_sp + 224, 0)?;
-    for (i, d) in r.d.iter().enumerate() {
-        machine.write_u64(ap_sp + 232 + 8 * i as u64, *d)?;
+    // Up to Go 1.26 the FP registers are saved in the frame (496 bytes); Go 1.27 keeps the
+    // vector registers in p.xRegs instead (a 240-byte frame), off this stack.
+    let fp_in_frame = frame >= 232 + 8 * 32;
+    if fp_in_frame {
+        for (i, d) in r.d.iter().enumerate() {
+            machine.write_u64(ap_sp + 232 + 8 * i as u64, *d)?;
+        }
     }
     // The goroutine is stopped in asyncPreempt2: the GC scans its stack strictly.
     let start = Start {
@@ -1167,8 +1172,10 @@ fn inject_one<'c, 'p, 'a>(
         back.x[n] = machine.read_u64(ap_sp + 8 + 8 * i as u64).unwrap_or(0);
     }
     back.nzcv = machine.read_u64(ap_sp + 216).unwrap_or(0);
-    for (i, d) in back.d.iter_mut().enumerate() {
-        *d = machine.read_u64(ap_sp + 232 + 8 * i as u64).unwrap_or(0);
+    if fp_in_frame {
+        for (i, d) in back.d.iter_mut().enumerate() {
+            *d = machine.read_u64(ap_sp + 232 + 8 * i as u64).unwrap_or(0);
+        }
     }
     back.x[30] = machine.read_u64(ap_sp + frame).unwrap_or(0);
     back.x[29] = machine.read_u64(ap_sp.wrapping_sub(8)).unwrap_or(0);
