@@ -85,7 +85,9 @@ impl Cpu<'_> {
     /// A little-endian word, `None` if unmapped.
     pub fn read_u64(&self, addr: u64) -> Option<u64> {
         let mut b = [0u8; 8];
-        self.engine.read(addr, &mut b).then(|| u64::from_le_bytes(b))
+        self.engine
+            .read(addr, &mut b)
+            .then(|| u64::from_le_bytes(b))
     }
 }
 
@@ -160,10 +162,10 @@ fn note_write<S>(st: &mut MachineState<S>, uc_read: &dyn ReadMem, addr: u64, end
     while page <= last {
         st.written.insert(page);
         for j in &mut st.journals {
-            if !j.pages.contains_key(&page) {
+            if let std::collections::hash_map::Entry::Vacant(e) = j.pages.entry(page) {
                 let mut buf = vec![0u8; PAGE as usize];
                 if uc_read.read(page, &mut buf) {
-                    j.pages.insert(page, buf);
+                    e.insert(buf);
                 }
             }
         }
@@ -431,19 +433,24 @@ impl<'e, S: Stepper + 'e> Machine<'e, S> {
         self.uc.get_data_mut().poison_reads.clear();
         let id = self
             .uc
-            .add_mem_hook(HookType::MEM_READ, lo, hi.saturating_sub(1), |uc, _k, addr, size, _v| {
-                let byte = uc.get_data().poison_byte;
-                if let Ok(b) = uc.mem_read_as_vec(addr, size)
-                    && b.iter().all(|&x| x == byte)
-                {
-                    let pc = uc.pc_read().unwrap_or(0);
-                    let st = uc.get_data_mut();
-                    if st.poison_reads.len() < 256 {
-                        st.poison_reads.push((pc, addr, size));
+            .add_mem_hook(
+                HookType::MEM_READ,
+                lo,
+                hi.saturating_sub(1),
+                |uc, _k, addr, size, _v| {
+                    let byte = uc.get_data().poison_byte;
+                    if let Ok(b) = uc.mem_read_as_vec(addr, size)
+                        && b.iter().all(|&x| x == byte)
+                    {
+                        let pc = uc.pc_read().unwrap_or(0);
+                        let st = uc.get_data_mut();
+                        if st.poison_reads.len() < 256 {
+                            st.poison_reads.push((pc, addr, size));
+                        }
                     }
-                }
-                true
-            })
+                    true
+                },
+            )
             .map_err(EmuError::Engine)?;
         self.watch = Some(id);
         Ok(())
@@ -487,7 +494,9 @@ fn install<'e, S: Stepper + 'e>(
         let pc = uc.pc_read().unwrap_or(0);
         let st = uc.get_data_mut();
         if st.fault.is_none() {
-            st.fault = Some(format!("system instruction or exception {intno} at {pc:#x}"));
+            st.fault = Some(format!(
+                "system instruction or exception {intno} at {pc:#x}"
+            ));
         }
         let _ = uc.emu_stop();
     })?;

@@ -431,7 +431,12 @@ impl Tracker<'_, '_, '_> {
             let j = judge(&tb, 1, &truth);
             if j.verdict != Verdict::Ok {
                 let resume = (resume_pc != pc).then_some(resume_pc);
-                go_finding = Some((j, Severity::Preemptible, resume, ctx.chain_go(&truth, &tb, 1)));
+                go_finding = Some((
+                    j,
+                    Severity::Preemptible,
+                    resume,
+                    ctx.chain_go(&truth, &tb, 1),
+                ));
             }
         }
         if go_finding.is_none() {
@@ -1022,7 +1027,11 @@ fn emulate<S: Stepper>(
     }
 }
 
-fn end_state<S: Stepper>(ctx: &Ctx<'_, '_>, machine: &Machine<'_, S>, outcome: Outcome) -> EndState {
+fn end_state<S: Stepper>(
+    ctx: &Ctx<'_, '_>,
+    machine: &Machine<'_, S>,
+    outcome: Outcome,
+) -> EndState {
     let layout = machine.layout();
     let live_stack = ctx.top_sp & !0xfff;
     let mut pages = BTreeMap::new();
@@ -1077,14 +1086,26 @@ fn inject_pass<'c, 'p, 'a>(
     loop {
         let (mut t, outcome) = drive(ctx, machine, tracker)?;
         let Some(Stop::Inject(k)) = t.stop.take() else {
-            let _ = outcome;
+            if !matches!(outcome, Outcome::Returned { .. }) {
+                // The re-run did not reach every candidate: say so, never a silent pass.
+                report.incomplete = Some(format!(
+                    "the re-run stopped after {} of {} injections: {}",
+                    report.injected + report.classification.len() + report.unanalysed.len(),
+                    candidates.len(),
+                    outcome.describe()
+                ));
+            }
             break;
         };
         let Some((_, cand)) = candidates.get(k) else {
             break;
         };
         let inj = inject_one(ctx, machine, &t, cand, baseline, start)?;
-        if inj.outcome.as_deref().is_some_and(|o| o.starts_with("unanalysed")) {
+        if inj
+            .outcome
+            .as_deref()
+            .is_some_and(|o| o.starts_with("unanalysed"))
+        {
             // The resumed run hit a budget or an unemulated call: no verdict either way.
             report.unanalysed.push(inj);
         } else if cand.refused.is_none() {

@@ -154,6 +154,8 @@ pub struct InjectReport {
     /// Injections whose resumed run could not be finished (budget, unemulated runtime
     /// call): neither a clobber nor a pass.
     pub unanalysed: Vec<Injection>,
+    /// Why the injections stopped before the last candidate (a budget), if they did.
+    pub incomplete: Option<String>,
 }
 
 /// One call.

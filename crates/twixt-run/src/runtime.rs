@@ -61,9 +61,7 @@ pub fn action(name: &str) -> Option<Action> {
         "runtime.growslice" => Action::GrowSlice,
         "runtime.nanotime" | "runtime.nanotime1" => Action::Nanotime,
         "time.now" => Action::TimeNow,
-        "runtime.gopanic" | "runtime.throw" | "runtime.fatal" | "runtime.sigpanic" => {
-            Action::Panic
-        }
+        "runtime.gopanic" | "runtime.throw" | "runtime.fatal" | "runtime.sigpanic" => Action::Panic,
         "runtime.goexit" | "runtime.goexit1" => Action::Unsupported,
         n if n.starts_with("runtime.panic") || n.starts_with("runtime.goPanic") => Action::Panic,
         n if n.starts_with("runtime.morestack") => Action::Morestack,
@@ -106,11 +104,11 @@ pub fn next_slice_cap(new_len: i64, old_cap: i64) -> i64 {
 
 /// Go's size classes (runtime/sizeclasses.go, unchanged since 1.15), class 1 upwards.
 const SIZE_CLASSES: &[u64] = &[
-    8, 16, 24, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240, 256, 288, 320,
-    352, 384, 416, 448, 480, 512, 576, 640, 704, 768, 896, 1024, 1152, 1280, 1408, 1536, 1792,
-    2048, 2304, 2688, 3072, 3200, 3456, 4096, 4864, 5376, 6144, 6528, 6784, 6912, 8192, 9472,
-    9728, 10240, 10880, 12288, 13568, 14336, 16384, 18432, 19072, 20480, 21760, 24576, 27264,
-    28672, 32768,
+    8, 16, 24, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240, 256, 288, 320, 352,
+    384, 416, 448, 480, 512, 576, 640, 704, 768, 896, 1024, 1152, 1280, 1408, 1536, 1792, 2048,
+    2304, 2688, 3072, 3200, 3456, 4096, 4864, 5376, 6144, 6528, 6784, 6912, 8192, 9472, 9728,
+    10240, 10880, 12288, 13568, 14336, 16384, 18432, 19072, 20480, 21760, 24576, 27264, 28672,
+    32768,
 ];
 
 /// Go's `roundupsize(size, noscan)`: the bytes malloc really hands out, which growslice
@@ -142,16 +140,22 @@ mod tests {
     fn names_classify() {
         assert_eq!(action("runtime.panicIndex"), Some(Action::Panic));
         assert_eq!(action("runtime.morestack_noctxt"), Some(Action::Morestack));
-        assert_eq!(action("runtime.gcWriteBarrier2"), Some(Action::WriteBarrier));
+        assert_eq!(
+            action("runtime.gcWriteBarrier2"),
+            Some(Action::WriteBarrier)
+        );
         assert_eq!(action("runtime.memmove"), None);
-        assert_eq!(action("runtime.mapaccess1_fast64"), Some(Action::Unsupported));
+        assert_eq!(
+            action("runtime.mapaccess1_fast64"),
+            Some(Action::Unsupported)
+        );
         assert_eq!(action("main.f"), None);
     }
 
     #[test]
     fn growslice_capacity_follows_go() {
         // append to a nil []int of 0 cap, one element: cap 1; of cap 4, one more: 8.
-        assert_eq!(next_slice_cap(1, 0), 0.max(1));
+        assert_eq!(next_slice_cap(1, 0), 1);
         assert_eq!(next_slice_cap(5, 4), 8);
         assert_eq!(round_up_size(5 * 8, true, true), 48);
         assert_eq!(round_up_size(600, false, true), 640 - 8);

@@ -216,6 +216,9 @@ fn render_call(out: &mut String, r: &RunReport, c: &CallReport, all_boundaries: 
             inj.clobbers.len(),
             inj.unanalysed.len()
         );
+        if let Some(why) = &inj.incomplete {
+            let _ = writeln!(out, "    incomplete: {why}");
+        }
         for i in &inj.unanalysed {
             render_injection(out, "unanalysed", i);
         }

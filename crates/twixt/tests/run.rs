@@ -36,7 +36,13 @@ fn golden(name: &str, text: &str) {
 
 #[test]
 fn chain_of_large_frames_on_go1_23_4() {
-    let args = ["run", "corpus/go1.23.4/frames", "main.chain1", "--args", "5"];
+    let args = [
+        "run",
+        "corpus/go1.23.4/frames",
+        "main.chain1",
+        "--args",
+        "5",
+    ];
     let (code, text) = twixt(&args);
     assert_eq!(code, 1, "windows found: exit 1\n{text}");
     golden("go1.23.4/frames.run-chain1.txt", &text);
@@ -61,21 +67,42 @@ fn chain_of_large_frames_on_go1_23_4() {
             .unwrap_or_else(|| panic!("no go window in {function}:\n{text}"));
         assert_eq!(f["depth"], depth);
         assert_eq!(f["preemptible"], true);
-        assert!(f["instruction"].as_str().unwrap().starts_with("add sp, sp, #0x"));
+        assert!(
+            f["instruction"]
+                .as_str()
+                .unwrap()
+                .starts_with("add sp, sp, #0x")
+        );
         let chain = f["chain"].as_array().unwrap();
         assert_eq!(chain.len(), depth + 2, "{function}: frames up to goexit");
-        assert!(chain.last().unwrap()["truth"].as_str().unwrap().starts_with("runtime.goexit+"));
-        assert!(chain[1]["truth"].as_str().unwrap().starts_with(if depth == 1 {
-            "main.chain1+"
-        } else {
-            "main.chain2+"
-        }));
+        assert!(
+            chain.last().unwrap()["truth"]
+                .as_str()
+                .unwrap()
+                .starts_with("runtime.goexit+")
+        );
+        assert!(
+            chain[1]["truth"]
+                .as_str()
+                .unwrap()
+                .starts_with(if depth == 1 {
+                    "main.chain1+"
+                } else {
+                    "main.chain2+"
+                })
+        );
     }
 }
 
 #[test]
 fn chain_of_large_frames_is_fixed_in_go1_25_5() {
-    let args = ["run", "corpus/go1.25.5/frames", "main.chain1", "--args", "5"];
+    let args = [
+        "run",
+        "corpus/go1.25.5/frames",
+        "main.chain1",
+        "--args",
+        "5",
+    ];
     let (_, text) = twixt(&args);
     golden("go1.25.5/frames.run-chain1.txt", &text);
     let (_, report) = json(&args);
@@ -159,9 +186,7 @@ fn live_data_below_sp_is_clobbered_in_assembly() {
             "{version}: the slot at -16(RSP)\n{text}"
         );
         assert!(
-            needed
-                .iter()
-                .all(|c| c["refused"] == "assembly function"),
+            needed.iter().all(|c| c["refused"] == "assembly function"),
             "{text}"
         );
     }
@@ -241,8 +266,11 @@ fn random_arguments_are_deterministic_and_reach_results() {
     assert_eq!(a, b);
     for call in a["calls"].as_array().unwrap() {
         // callee(x) = 3x + 1.
-        let x = u64::from_str_radix(call["args"][0].as_str().unwrap().trim_start_matches("0x"), 16)
-            .unwrap();
+        let x = u64::from_str_radix(
+            call["args"][0].as_str().unwrap().trim_start_matches("0x"),
+            16,
+        )
+        .unwrap();
         let r = call["outcome"]["results"][0].as_str().unwrap();
         assert_eq!(r, format!("{:#x}", x.wrapping_mul(3).wrapping_add(1)));
     }
@@ -253,13 +281,24 @@ fn unemulated_runtime_calls_end_the_run() {
     let (_, report) = json(&["run", "corpus/go1.23.4/hello", "main.main"]);
     let outcome = &report["calls"][0]["outcome"];
     assert_eq!(outcome["kind"], "unanalysed");
-    assert!(outcome["reason"].as_str().unwrap().starts_with("calls runtime."));
+    assert!(
+        outcome["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("calls runtime.")
+    );
 }
 
 #[test]
 fn bad_input_is_an_error() {
     let (code, _) = twixt(&["run", "corpus/go1.23.4/frames", "main.nosuch"]);
     assert_eq!(code, 2);
-    let (code, _) = twixt(&["run", "corpus/go1.23.4/frames", "main.callee", "--args", "x"]);
+    let (code, _) = twixt(&[
+        "run",
+        "corpus/go1.23.4/frames",
+        "main.callee",
+        "--args",
+        "x",
+    ]);
     assert_eq!(code, 2);
 }
