@@ -754,6 +754,12 @@ fn call<'c, 'p, 'a>(
         d: [0; 32],
     };
     machine.set_regs(&regs)?;
+    // The root frame as an ordinary caller's frame record ([SP-8] = the next R29, 0: the
+    // chain ends; [SP] = the return PC): Go 1.22+ leaf epilogues recompute R29 as
+    // entry SP - 8, assuming the caller keeps its record there, and the frame-pointer walk
+    // then reads it. The region harness plants its caller the same way.
+    machine.write_u64(ctx.top_sp, ctx.goexit_ret)?;
+    machine.write_u64(ctx.top_sp - 8, 0)?;
     machine.clear_written();
     let start = machine.snapshot();
     let root = Shadow {
