@@ -567,3 +567,107 @@ impl ReadMem for PreRead {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEXT: u64 = 0x10000;
+
+    /// Pauses at one PC.
+    struct PauseAt(u64, usize);
+
+    impl Stepper for PauseAt {
+        fn step(&mut self, cpu: &Cpu<'_>) -> Step {
+            self.1 += 1;
+            if cpu.pc() == self.0 {
+                Step::Pause
+            } else {
+                Step::Continue
+            }
+        }
+    }
+
+    fn machine(code: &[u32]) -> Machine<'static, PauseAt> {
+        let bytes: Vec<u8> = code.iter().flat_map(|w| w.to_le_bytes()).collect();
+        let ranges = [MapRange {
+            vaddr: TEXT,
+            size: 0x1000,
+            read: true,
+            write: false,
+            execute: true,
+            data: &bytes,
+        }];
+        let layout = Layout::default();
+        let heap = (layout.g + (16 << 20)) & !0xffff;
+        Machine::new(&ranges, layout, heap, 0x10000).expect("machine")
+    }
+
+    // mov x0, #1; stur x0, [sp, #-16]; add x0, x0, #1; stur x0, [sp, #-16]; b .
+    const CODE: [u32; 5] = [0xd2800020, 0xf81f03e0, 0x91000400, 0xf81f03e0, 0x14000000];
+
+    fn start(m: &mut Machine<'static, PauseAt>) -> u64 {
+        let sp = m.layout().stack_hi - 0x100;
+        let mut r = m.regs();
+        r.sp = sp;
+        r.pc = TEXT;
+        m.set_regs(&r).unwrap();
+        sp
+    }
+
+    #[test]
+    fn a_pause_does_not_execute_the_instruction() {
+        let mut m = machine(&CODE);
+        let sp = start(&mut m);
+        let (_, exit) = m.run(PauseAt(TEXT + 12, 0), 0);
+        assert_eq!(exit, Exit::Paused(TEXT + 12));
+        assert_eq!(m.regs().x[0], 2);
+        // The second store has not happened: the first one's value is there.
+        assert_eq!(m.read_u64(sp - 16), Some(1));
+    }
+
+    #[test]
+    fn restore_undoes_program_and_driver_writes() {
+        let mut m = machine(&CODE);
+        let sp = start(&mut m);
+        let (_, exit) = m.run(PauseAt(TEXT + 8, 0), 0);
+        assert_eq!(exit, Exit::Paused(TEXT + 8));
+        let snap = m.snapshot();
+        m.poison(sp - 64, sp).unwrap();
+        assert_eq!(
+            m.journal_bytes(&snap, sp - 16, 8),
+            Some(1u64.to_le_bytes().to_vec())
+        );
+        let (_, exit) = m.run(PauseAt(TEXT + 16, 0), 0);
+        assert_eq!(exit, Exit::Paused(TEXT + 16));
+        assert_eq!(m.read_u64(sp - 16), Some(2));
+        m.restore(&snap).unwrap();
+        assert_eq!(m.read_u64(sp - 16), Some(1));
+        assert_eq!(m.read_u64(sp - 64), Some(m.layout().poison()));
+        assert_eq!(m.regs().pc, TEXT + 8);
+        assert_eq!(m.regs().x[0], 1);
+    }
+
+    #[test]
+    fn poison_reads_are_watched() {
+        let mut m = machine(&[0xf85f03e1, 0x14000000]); // ldur x1, [sp, #-16]; b .
+        let sp = start(&mut m);
+        m.poison(sp - 32, sp - 8).unwrap();
+        m.watch_poison_reads(sp - 32, sp - 8).unwrap();
+        let (_, exit) = m.run(PauseAt(TEXT + 4, 0), 0);
+        assert_eq!(exit, Exit::Paused(TEXT + 4));
+        assert_eq!(m.unwatch(), vec![(TEXT, sp - 16, 8)]);
+    }
+
+    #[test]
+    fn unmapped_accesses_fault() {
+        // ldr x1, [x0]; b .  with x0 = 0.
+        let mut m = machine(&[0xf9400001, 0x14000000]);
+        start(&mut m);
+        let (_, exit) = m.run(PauseAt(TEXT + 4, 0), 0);
+        assert!(
+            matches!(exit, Exit::Fault(ref s) if s.contains("unmapped 0x0")),
+            "{exit:?}"
+        );
+    }
+}
