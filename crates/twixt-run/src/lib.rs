@@ -1116,8 +1116,10 @@ fn inject_pass<'c, 'p, 'a>(
             report.unanalysed.push(inj);
         } else if cand.refused.is_none() {
             report.injected += 1;
-            if inj.broke() {
+            if inj.clobbered() {
                 report.clobbers.push(inj);
+            } else if inj.unwind.is_some() {
+                report.unwind_breaks.push(inj);
             }
         } else {
             report.classification.push(Classification {

@@ -121,12 +121,14 @@ pub struct Injection {
 }
 
 impl Injection {
-    /// Whether anything broke.
+    /// Whether the resumed run differs from the uninterrupted one (a clobber).
+    pub fn clobbered(&self) -> bool {
+        self.outcome.is_some() || !self.clobbered_slots.is_empty() || !self.changes.is_empty()
+    }
+
+    /// Whether anything broke: a clobber, or the unwind from the injected frame.
     pub fn broke(&self) -> bool {
-        self.unwind.is_some()
-            || self.outcome.is_some()
-            || !self.clobbered_slots.is_empty()
-            || !self.changes.is_empty()
+        self.unwind.is_some() || self.clobbered()
     }
 }
 
@@ -146,9 +148,13 @@ pub struct Classification {
 pub struct InjectReport {
     /// Preemptible boundaries injected (first visit of each boundary in each chain).
     pub injected: usize,
-    /// Preemptible boundaries where the injection changed the results, the registers, the
-    /// memory or the unwind: clobber windows.
+    /// Preemptible boundaries where the injection changed the results, the registers or
+    /// the memory: clobber windows.
     pub clobbers: Vec<Injection>,
+    /// Preemptible boundaries where the state survived but the strict unwind from the
+    /// injected asyncPreempt frame broke (the Go-unwinder windows, seen from a real
+    /// injection; already counted as findings).
+    pub unwind_breaks: Vec<Injection>,
     /// With `--all-boundaries`: every boundary the runtime would not preempt at.
     pub classification: Vec<Classification>,
     /// Injections whose resumed run could not be finished (budget, unemulated runtime

@@ -225,6 +225,9 @@ fn render_call(out: &mut String, r: &RunReport, c: &CallReport, all_boundaries: 
         for i in &inj.clobbers {
             render_injection(out, "clobber", i);
         }
+        for i in &inj.unwind_breaks {
+            render_injection(out, "unwind breaks (a window above, no clobber)", i);
+        }
         if all_boundaries {
             let needed = inj
                 .classification
