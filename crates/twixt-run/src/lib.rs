@@ -523,6 +523,7 @@ impl Tracker<'_, '_, '_> {
                 expected_slot_sp_offset: None,
                 computed_caller_sp_error: None,
                 outcome: trace.end.describe(),
+                r29_sp_offset: Some((cpu.x(29) as i64).wrapping_sub(sp as i64)),
                 context: Vec::new(),
             };
             checks.findings.insert(
@@ -609,6 +610,7 @@ fn go_finding_of(
             _ => None,
         },
         outcome: j.outcome.describe(),
+        r29_sp_offset: None,
         context: Vec::new(),
     }
 }
