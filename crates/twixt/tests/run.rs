@@ -302,3 +302,29 @@ fn bad_input_is_an_error() {
     ]);
     assert_eq!(code, 2);
 }
+
+#[test]
+fn frame_pointer_observer_sees_63830_only_before_1_22() {
+    let fp_findings = |version: &str| -> Vec<(String, String)> {
+        let bin = format!("corpus/{version}/frames");
+        let (_, report) = json(&["run", &bin, "main.leaf96", "--args", "3"]);
+        report["calls"][0]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["unwinder"] == "fp")
+            .map(|f| {
+                (
+                    f["verdict"].as_str().unwrap().to_string(),
+                    f["instruction"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    // The epilogue popped the frame before R29 was restored: R29 names the popped record.
+    assert_eq!(
+        fp_findings("go1.19.8"),
+        vec![("fp-below-sp".to_string(), "sub x29, sp, #0x8".to_string())]
+    );
+    assert_eq!(fp_findings("go1.23.4"), vec![]);
+}
