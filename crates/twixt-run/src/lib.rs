@@ -383,7 +383,7 @@ impl Tracker<'_, '_, '_> {
     fn note_flow(&mut self, pc: u64, cpu: &Cpu<'_>) {
         self.pending = match self.ctx.flow(pc) {
             Flow::Call { .. } | Flow::CallIndirect { .. } => Some(Pending::Call {
-                ret: pc + 4,
+                ret: pc.wrapping_add(4),
                 fp: cpu.x(29),
             }),
             Flow::Ret { .. } => Some(Pending::Ret),
@@ -513,7 +513,7 @@ impl Tracker<'_, '_, '_> {
                 resume_pc: None,
                 slot_sp_offset: fj
                     .culprit
-                    .map(|c| ((c.record + 8) as i64).wrapping_sub(sp as i64))
+                    .map(|c| (c.record.wrapping_add(8) as i64).wrapping_sub(sp as i64))
                     .or(fj.bad_record.map(|r| (r as i64).wrapping_sub(sp as i64))),
                 read_value: fj.culprit.map(|c| format!("{:#x}", c.ret)),
                 read_symbol: fj.culprit.map(|c| ctx.symbolize(c.ret)),
@@ -992,7 +992,7 @@ fn emulate<S: Stepper>(
             else {
                 return stop(format!("calls {name} with an unreadable element type"));
             };
-            let old_len = new_len - num;
+            let old_len = new_len.wrapping_sub(num);
             if new_len < 0 || old_len < 0 {
                 return Ok(Some(Outcome::Panicked {
                     function: "runtime.panicmakeslicelen".into(),
@@ -1162,16 +1162,16 @@ fn inject_one<'c, 'p, 'a>(
     machine.write_u64(ap_sp.wrapping_sub(8), r29)?;
     let gp: Vec<usize> = (0..=17).chain(19..=26).collect();
     for (i, &n) in gp.iter().enumerate() {
-        machine.write_u64(ap_sp + 8 + 8 * i as u64, r.x[n])?;
+        machine.write_u64(ap_sp.wrapping_add(8 + 8 * i as u64), r.x[n])?;
     }
-    machine.write_u64(ap_sp + 216, r.nzcv)?;
-    machine.write_u64(ap_sp + 224, 0)?;
+    machine.write_u64(ap_sp.wrapping_add(216), r.nzcv)?;
+    machine.write_u64(ap_sp.wrapping_add(224), 0)?;
     // Up to Go 1.26 the FP registers are saved in the frame (496 bytes); Go 1.27 keeps the
     // vector registers in p.xRegs instead (a 240-byte frame), off this stack.
     let fp_in_frame = frame >= 232 + 8 * 32;
     if fp_in_frame {
         for (i, d) in r.d.iter().enumerate() {
-            machine.write_u64(ap_sp + 232 + 8 * i as u64, *d)?;
+            machine.write_u64(ap_sp.wrapping_add(232 + 8 * i as u64), *d)?;
         }
     }
     // The goroutine is stopped in asyncPreempt2: the GC scans its stack strictly.
@@ -1200,24 +1200,28 @@ fn inject_one<'c, 'p, 'a>(
     // asyncPreempt's epilogue: registers from the frame, R27 = the resume PC.
     let mut back = r.clone();
     for (i, &n) in gp.iter().enumerate() {
-        back.x[n] = machine.read_u64(ap_sp + 8 + 8 * i as u64).unwrap_or(0);
+        back.x[n] = machine
+            .read_u64(ap_sp.wrapping_add(8 + 8 * i as u64))
+            .unwrap_or(0);
     }
-    back.nzcv = machine.read_u64(ap_sp + 216).unwrap_or(0);
+    back.nzcv = machine.read_u64(ap_sp.wrapping_add(216)).unwrap_or(0);
     if fp_in_frame {
         for (i, d) in back.d.iter_mut().enumerate() {
-            *d = machine.read_u64(ap_sp + 232 + 8 * i as u64).unwrap_or(0);
+            *d = machine
+                .read_u64(ap_sp.wrapping_add(232 + 8 * i as u64))
+                .unwrap_or(0);
         }
     }
-    back.x[30] = machine.read_u64(ap_sp + frame).unwrap_or(0);
+    back.x[30] = machine.read_u64(ap_sp.wrapping_add(frame)).unwrap_or(0);
     back.x[29] = machine.read_u64(ap_sp.wrapping_sub(8)).unwrap_or(0);
     back.x[27] = machine.read_u64(ap_sp).unwrap_or(0);
-    back.sp = ap_sp + frame + 16;
+    back.sp = ap_sp.wrapping_add(frame).wrapping_add(16);
     back.pc = back.x[27];
     // While stopped, the stack may be copied or reused: only frames survive. The word at
     // SP-8 is the interrupted frame's record (Go's arm64 layout keeps the saved R29 there);
     // pushCall leaves it alone on purpose and a stack copy moves it with asyncPreempt's
     // frame, so it survives. Everything lower is destroyed.
-    let lo = stack_low.min(ap_sp.wrapping_sub(16)) & !7;
+    let lo = (stack_low.min(ap_sp.wrapping_sub(16)) & !7).max(machine.layout().stack_lo);
     let hi = sp.wrapping_sub(8);
     machine.poison(lo, hi)?;
     machine.set_regs(&back)?;

@@ -91,7 +91,7 @@ pub fn next_slice_cap(new_len: i64, old_cap: i64) -> i64 {
         return doublecap;
     }
     loop {
-        newcap = newcap.saturating_add((newcap + 3 * THRESHOLD) >> 2);
+        newcap = newcap.saturating_add(newcap.saturating_add(3 * THRESHOLD) >> 2);
         if newcap as u64 >= new_len as u64 {
             break;
         }
