@@ -7,6 +7,7 @@
 //! can reach the host (no host memory is mapped, system calls end the region).
 
 pub mod bare;
+pub mod call;
 mod layout;
 
 use std::time::{Duration, Instant};

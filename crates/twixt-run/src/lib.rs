@@ -1,0 +1,1368 @@
+//! `twixt run`: calls one Go function by name with Go's internal register ABI on a synthetic
+//! goroutine whose root frame is the binary's `runtime.goexit`, checks every boundary on the
+//! path it executes (in the called function and every callee) with the Go unwinder and the
+//! frame-pointer walk against a shadow call stack kept from BL/BLR/RET, and with `inject`
+//! performs real preemptions (pushCall, a modelled asyncPreempt, a poisoned stack below
+//! SP) and compares the resumed run with the uninterrupted one.
+//!
+//! Architecture invariant (as in the scan): the truth is what the emulator executed (the
+//! shadow stack), never a model; anything the harness cannot emulate faithfully ends the
+//! call as "unanalysed: reason", never as a silent pass.
+
+pub mod args;
+pub mod report;
+pub mod runtime;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use twixt_arm64::Flow;
+use twixt_check::{Finding, GoProgram, Severity};
+use twixt_emu::call::{Cpu, Exit, Machine, Regs, Snapshot, Step, Stepper};
+use twixt_emu::{Layout, MapRange};
+use twixt_gopclntab::PcRun;
+use twixt_unwind::fp::{self, FpStart, FpVerdict};
+use twixt_unwind::go::{Mode, Start, Traceback, Walk, unwind};
+use twixt_unwind::preempt::{
+    AsyncPreemptFrame, Decision, GoVersion, Interrupted, SafePointFacts, decide, inject,
+};
+use twixt_unwind::verdict::{Judgement, TrueFrame, Verdict, judge};
+use twixt_unwind::{Memory, Overlay};
+
+pub use args::Arg;
+use report::{
+    CallReport, ChainFrame, Change, Classification, InjectReport, Injection, Outcome, RunFinding,
+    RunReport,
+};
+use runtime::Action;
+
+/// Options of a run.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Inject a preemption at every preemptible boundary and compare.
+    pub inject: bool,
+    /// Also inject where the runtime would not, and classify those boundaries.
+    pub all_boundaries: bool,
+    /// Instructions one call may execute.
+    pub max_instructions: u64,
+    /// Wall time one call (with its injections) may take.
+    pub time_limit: Duration,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            inject: false,
+            all_boundaries: false,
+            max_instructions: 10_000_000,
+            time_limit: Duration::from_secs(20),
+        }
+    }
+}
+
+/// Why a run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The function is not in the pclntab.
+    #[error("{binary}: no function named {name:?} (see `twixt funcs`)")]
+    NoFunction {
+        /// The binary.
+        binary: String,
+        /// The name asked for.
+        name: String,
+    },
+    /// A runtime function the harness needs is missing.
+    #[error("{binary}: cannot find {what}")]
+    MissingRuntime {
+        /// The binary.
+        binary: String,
+        /// What is missing.
+        what: String,
+    },
+    /// Unicorn refused.
+    #[error("{binary}: {source}")]
+    Emulator {
+        /// The binary.
+        binary: String,
+        /// Unicorn's complaint.
+        source: twixt_emu::EmuError,
+    },
+    /// Too many arguments for the register ABI.
+    #[error("{0} integer arguments: Go's register ABI passes at most 16")]
+    TooManyArgs(usize),
+}
+
+/// Heap the bump allocator hands out (64 MiB).
+const HEAP_SIZE: u64 = 64 << 20;
+/// Frames a walk may produce.
+const MAX_FRAMES: usize = 256;
+
+/// One frame of the shadow call stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Shadow {
+    /// SP at the function's entry (the caller's SP at the call).
+    entry_sp: u64,
+    /// Where it returns to.
+    ret_pc: u64,
+    /// The caller's R29 at the call.
+    caller_fp: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pending {
+    Call { ret: u64, fp: u64 },
+    Ret,
+}
+
+/// Why the stepper paused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Stop {
+    Returned,
+    Runtime(Action, u64),
+    Budget(String),
+    Inject(usize),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StepMode {
+    /// Pass 1: check every boundary.
+    Check,
+    /// Pass 2: pause at the chosen instruction indices.
+    Count,
+    /// A resumed run after an injection: only follow the calls.
+    Plain,
+}
+
+/// A boundary chosen for injection in pass 1.
+#[derive(Clone, Debug)]
+struct Candidate {
+    pc: u64,
+    depth: usize,
+    resume_pc: u64,
+    refused: Option<String>,
+    /// The shadow stack there (to judge the unwind from the injected frame).
+    shadow: Vec<Shadow>,
+}
+
+/// State a run needs that also lives in snapshots (the allocator and the clock).
+#[derive(Clone, Copy, Debug)]
+struct Env {
+    bump: u64,
+    clock: u64,
+}
+
+struct Ctx<'p, 'a> {
+    prog: &'p GoProgram<'a>,
+    version: GoVersion,
+    ap: AsyncPreemptFrame,
+    goexit_ret: u64,
+    top_sp: u64,
+    actions: HashMap<u64, Action>,
+    zerobase: Option<u64>,
+    /// Wall time for one run (the call, the re-run, each resumed run).
+    time_limit: Duration,
+    /// Control flow per PC, decoded once.
+    flows: std::cell::RefCell<HashMap<u64, Flow>>,
+}
+
+/// The stepper: shadow stack, budget, and in pass 1 the checks.
+#[derive(Clone)]
+struct Tracker<'c, 'p, 'a> {
+    ctx: &'c Ctx<'p, 'a>,
+    mode: StepMode,
+    shadow: Vec<Shadow>,
+    pending: Option<Pending>,
+    count: u64,
+    budget: u64,
+    deadline: Instant,
+    stop: Option<Stop>,
+    skip_once: bool,
+    env: Env,
+    max_depth: usize,
+    inject_at: BTreeMap<u64, usize>,
+    // Pass 1 only.
+    checks: Option<Box<Checks>>,
+}
+
+#[derive(Clone, Default)]
+struct Checks {
+    seen: HashMap<(u64, u64, usize), ()>,
+    findings: BTreeMap<(u64, String, usize, u64), RunFinding>,
+    candidates: Vec<(u64, Candidate)>,
+    candidate_pcs: BTreeSet<(u64, usize)>,
+    want_candidates: bool,
+    all_boundaries: bool,
+    boundaries: usize,
+    meta_cache: MetaCache,
+}
+
+#[derive(Clone, Default)]
+struct MetaCache {
+    unsafe_runs: HashMap<u64, Vec<PcRun>>,
+    innermost: HashMap<u64, String>,
+}
+
+/// Reads emulator memory at a boundary.
+struct CpuMem<'a, 'b>(&'a Cpu<'b>);
+
+impl Memory for CpuMem<'_, '_> {
+    fn read_u64(&self, addr: u64) -> Option<u64> {
+        self.0.read_u64(addr)
+    }
+}
+
+/// Reads emulator memory between runs.
+struct MachineMem<'m, 'e, S: Stepper>(&'m Machine<'e, S>);
+
+impl<S: Stepper> Memory for MachineMem<'_, '_, S> {
+    fn read_u64(&self, addr: u64) -> Option<u64> {
+        self.0.read_u64(addr)
+    }
+}
+
+impl Ctx<'_, '_> {
+    fn symbolize(&self, pc: u64) -> String {
+        match self.prog.func_at(pc) {
+            Some(f) => format!("{}+{:#x}", f.info.name, pc - f.info.entry),
+            None => format!("{pc:#x} (in no function)"),
+        }
+    }
+
+    fn text(&self, pc: u64) -> String {
+        match self.prog.word(pc) {
+            Some(w) => twixt_arm64::decode(pc, w).text,
+            None => "<unreadable>".into(),
+        }
+    }
+
+    fn flow(&self, pc: u64) -> Flow {
+        if let Some(f) = self.flows.borrow().get(&pc) {
+            return *f;
+        }
+        let f = match self.prog.word(pc) {
+            Some(w) => twixt_arm64::classify(pc, w).flow,
+            None => Flow::Next,
+        };
+        self.flows.borrow_mut().insert(pc, f);
+        f
+    }
+
+    /// The truth at a boundary: this frame, then each caller up to goexit.
+    fn truth(&self, pc: u64, sp: u64, shadow: &[Shadow]) -> Vec<TrueFrame> {
+        std::iter::once(TrueFrame { pc, sp })
+            .chain(shadow.iter().rev().map(|s| TrueFrame {
+                pc: s.ret_pc,
+                sp: s.entry_sp,
+            }))
+            .collect()
+    }
+
+    fn walk(&self, mode: Mode) -> Walk {
+        Walk {
+            mode,
+            stktopsp: self.top_sp,
+            max_frames: MAX_FRAMES,
+        }
+    }
+
+    /// The static preemption decision at `pc`.
+    fn decision(&self, cache: &mut MetaCache, pc: u64) -> Option<Decision> {
+        let f = self.prog.func_at(pc)?;
+        let runs = cache
+            .unsafe_runs
+            .entry(f.info.entry)
+            .or_insert_with(|| self.prog.unsafe_point_runs(f));
+        let (up, run_start) = twixt_check::program::run_at(runs, pc)
+            .map(|r| (r.value, r.start))
+            .unwrap_or((-1, pc));
+        let name = cache
+            .innermost
+            .entry(pc)
+            .or_insert_with(|| self.prog.innermost_name(f, pc))
+            .clone();
+        let facts = SafePointFacts {
+            entry: f.info.entry,
+            unsafe_point: up,
+            run_start,
+            has_locals_pointer_maps: f.has_locals_pointer_maps,
+            asm: f.asm,
+            innermost_name: &name,
+        };
+        Some(decide(self.version, pc, &facts))
+    }
+
+    fn chain_go(&self, truth: &[TrueFrame], tb: &Traceback, skip: usize) -> Vec<ChainFrame> {
+        let frames = tb.frames.get(skip..).unwrap_or(&[]);
+        let mut unwound: Vec<String> = frames.iter().map(|f| self.symbolize(f.pc)).collect();
+        // The return PC the last frame read, where the walk went wrong.
+        if let Some(last) = frames.last()
+            && last.lr != 0
+            && unwound.len() < truth.len()
+        {
+            unwound.push(format!("{} (read, walk stops)", self.symbolize(last.lr)));
+        }
+        let n = truth.len().max(unwound.len());
+        (0..n)
+            .map(|i| ChainFrame {
+                truth: truth
+                    .get(i)
+                    .map_or_else(|| "-".into(), |t| self.symbolize(t.pc)),
+                unwound: unwound.get(i).cloned(),
+            })
+            .collect()
+    }
+}
+
+impl Stepper for Tracker<'_, '_, '_> {
+    fn step(&mut self, cpu: &Cpu<'_>) -> Step {
+        let pc = cpu.pc();
+        if self.skip_once {
+            self.skip_once = false;
+            self.note_flow(pc, cpu);
+            return Step::Continue;
+        }
+        if let Some(&action) = self.ctx.actions.get(&pc) {
+            self.pending = None;
+            self.stop = Some(Stop::Runtime(action, pc));
+            return Step::Pause;
+        }
+        match self.pending.take() {
+            Some(Pending::Call { ret, fp }) => {
+                self.shadow.push(Shadow {
+                    entry_sp: cpu.sp(),
+                    ret_pc: ret,
+                    caller_fp: fp,
+                });
+                self.max_depth = self.max_depth.max(self.shadow.len().saturating_sub(1));
+            }
+            Some(Pending::Ret) => {
+                // Pop to the frame this return lands in (a longjmp-like return would pop
+                // several; an unknown target leaves the stack as it is).
+                if let Some(i) = self.shadow.iter().rposition(|s| s.ret_pc == pc) {
+                    self.shadow.truncate(i);
+                }
+            }
+            None => {}
+        }
+        if self.shadow.is_empty() && pc == self.ctx.goexit_ret {
+            self.stop = Some(Stop::Returned);
+            return Step::Pause;
+        }
+        self.count += 1;
+        if self.count > self.budget {
+            self.stop = Some(Stop::Budget(format!(
+                "instruction budget of {} exhausted at {}",
+                self.budget,
+                self.ctx.symbolize(pc)
+            )));
+            return Step::Pause;
+        }
+        if self.count.is_multiple_of(4096) && Instant::now() > self.deadline {
+            self.stop = Some(Stop::Budget(format!(
+                "time budget exhausted at {}",
+                self.ctx.symbolize(pc)
+            )));
+            return Step::Pause;
+        }
+        match self.mode {
+            StepMode::Check => self.check(cpu),
+            StepMode::Count => {
+                if let Some(&k) = self.inject_at.get(&self.count) {
+                    self.stop = Some(Stop::Inject(k));
+                    return Step::Pause;
+                }
+            }
+            StepMode::Plain => {}
+        }
+        self.note_flow(pc, cpu);
+        Step::Continue
+    }
+}
+
+impl Tracker<'_, '_, '_> {
+    fn note_flow(&mut self, pc: u64, cpu: &Cpu<'_>) {
+        self.pending = match self.ctx.flow(pc) {
+            Flow::Call { .. } | Flow::CallIndirect { .. } => Some(Pending::Call {
+                ret: pc.wrapping_add(4),
+                fp: cpu.x(29),
+            }),
+            Flow::Ret { .. } => Some(Pending::Ret),
+            _ => None,
+        };
+    }
+
+    fn check(&mut self, cpu: &Cpu<'_>) {
+        let ctx = self.ctx;
+        let Some(checks) = self.checks.as_mut() else {
+            return;
+        };
+        let pc = cpu.pc();
+        let sp = cpu.sp();
+        let depth = self.shadow.len().saturating_sub(1);
+        let key = (pc, sp, depth);
+        let first = checks.seen.insert(key, ()).is_none();
+        let count = self.count;
+        if !first {
+            for ((fpc, _, d, _), f) in checks.findings.iter_mut() {
+                if *fpc == pc && *d == depth {
+                    f.visits += 1;
+                }
+            }
+            return;
+        }
+        checks.boundaries += 1;
+        let Some(f) = ctx.prog.func_at(pc) else {
+            return;
+        };
+        let mem = CpuMem(cpu);
+        let decision = ctx.decision(&mut checks.meta_cache, pc);
+        let entry_sp = self.shadow.last().map_or(ctx.top_sp, |s| s.entry_sp);
+        let mut go_finding = None;
+        if let Some(Decision::Preempt { resume_pc }) = decision {
+            let mut overlay = Overlay::new(&mem);
+            let regs = Interrupted {
+                sp,
+                lr: cpu.x(30),
+                r29: cpu.x(29),
+            };
+            let start = inject(&mut overlay, ctx.version, regs, resume_pc, ctx.ap);
+            let tb = unwind(ctx.prog, &overlay, start, ctx.walk(Mode::Strict));
+            let truth = ctx.truth(resume_pc, sp, &self.shadow);
+            let j = judge(&tb, 1, &truth);
+            if j.verdict != Verdict::Ok {
+                let resume = (resume_pc != pc).then_some(resume_pc);
+                go_finding = Some((
+                    j,
+                    Severity::Preemptible,
+                    resume,
+                    ctx.chain_go(&truth, &tb, 1),
+                ));
+            }
+        }
+        if go_finding.is_none() {
+            let start = Start {
+                pc,
+                sp,
+                lr: cpu.x(30),
+                innermost: true,
+            };
+            let tb = unwind(ctx.prog, &mem, start, ctx.walk(Mode::Silent));
+            let truth = ctx.truth(pc, sp, &self.shadow);
+            let j = judge(&tb, 0, &truth);
+            if j.verdict != Verdict::Ok {
+                go_finding = Some((j, Severity::SignalOnly, None, ctx.chain_go(&truth, &tb, 0)));
+            }
+        }
+        if let Some((j, severity, resume, chain)) = go_finding {
+            let finding = go_finding_of(ctx, f, pc, sp, entry_sp, &j, severity, resume, &mem);
+            checks.findings.insert(
+                (pc, "go".into(), depth, 0),
+                RunFinding {
+                    finding,
+                    depth,
+                    chain,
+                    visits: 1,
+                },
+            );
+        }
+        // The frame-pointer walk.
+        let start = FpStart {
+            pc,
+            sp,
+            fp: cpu.x(29),
+        };
+        let trace = fp::walk(&mem, start, MAX_FRAMES);
+        let rets: Vec<u64> = self.shadow.iter().rev().map(|s| s.ret_pc).collect();
+        let caller_fp = self.shadow.last().map_or(0, |s| s.caller_fp);
+        let fj = fp::judge(&trace, start, &rets, caller_fp);
+        if fj.verdict != FpVerdict::Ok {
+            let skip = usize::from(start.fp == caller_fp && !rets.is_empty());
+            let truth: Vec<String> = std::iter::once(pc)
+                .chain(rets.iter().copied())
+                .map(|p| ctx.symbolize(p))
+                .collect();
+            let mut unwound: Vec<String> = trace.pcs().iter().map(|&p| ctx.symbolize(p)).collect();
+            // A skipped direct caller is by design: show the walk aligned with the truth.
+            if skip == 1 && !unwound.is_empty() {
+                unwound.insert(1, "(skipped: caller's R29)".into());
+            }
+            let n = truth.len().max(unwound.len());
+            let chain = (0..n)
+                .map(|i| ChainFrame {
+                    truth: truth.get(i).cloned().unwrap_or_else(|| "-".into()),
+                    unwound: unwound.get(i).cloned(),
+                })
+                .collect();
+            let (file, line) = match ctx.prog.file_line(f, pc) {
+                Some((file, line)) => (Some(file), Some(line)),
+                None => (None, None),
+            };
+            let finding = Finding {
+                function: f.info.name.clone(),
+                pc: format!("{pc:#x}"),
+                offset: pc - f.info.entry,
+                instruction: ctx.text(pc),
+                unwinder: "fp".into(),
+                verdict: fj.verdict.name().into(),
+                preemptible: false,
+                severity: Severity::SignalOnly,
+                file,
+                line,
+                sp_below_caller: (entry_sp as i64).wrapping_sub(sp as i64),
+                pcsp: f.pcsp_at(pc).unwrap_or(0),
+                resume_pc: None,
+                slot_sp_offset: fj
+                    .culprit
+                    .map(|c| (c.record.wrapping_add(8) as i64).wrapping_sub(sp as i64))
+                    .or(fj.bad_record.map(|r| (r as i64).wrapping_sub(sp as i64))),
+                read_value: fj.culprit.map(|c| format!("{:#x}", c.ret)),
+                read_symbol: fj.culprit.map(|c| ctx.symbolize(c.ret)),
+                expected_return_pc: fj
+                    .expected
+                    .map_or_else(|| "-".into(), |e| format!("{e:#x}")),
+                expected_slot_sp_offset: None,
+                computed_caller_sp_error: None,
+                outcome: trace.end.describe(),
+                r29_sp_offset: Some((cpu.x(29) as i64).wrapping_sub(sp as i64)),
+                context: Vec::new(),
+            };
+            checks.findings.insert(
+                (pc, "fp".into(), depth, 0),
+                RunFinding {
+                    finding,
+                    depth,
+                    chain,
+                    visits: 1,
+                },
+            );
+        }
+        // Injection candidates: the first visit of each boundary in each chain depth.
+        if checks.want_candidates && checks.candidate_pcs.insert((pc, depth)) {
+            let cand = match decision {
+                Some(Decision::Preempt { resume_pc }) => Some((resume_pc, None)),
+                Some(Decision::Refuse(r)) if checks.all_boundaries => {
+                    Some((pc, Some(r.to_string())))
+                }
+                _ => None,
+            };
+            if let Some((resume_pc, refused)) = cand {
+                checks.candidates.push((
+                    count,
+                    Candidate {
+                        pc,
+                        depth,
+                        resume_pc,
+                        refused,
+                        shadow: self.shadow.clone(),
+                    },
+                ));
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn go_finding_of(
+    ctx: &Ctx<'_, '_>,
+    f: &twixt_check::FuncMeta,
+    pc: u64,
+    sp: u64,
+    entry_sp: u64,
+    j: &Judgement,
+    severity: Severity,
+    resume: Option<u64>,
+    mem: &dyn Memory,
+) -> Finding {
+    let (file, line) = match ctx.prog.file_line(f, pc) {
+        Some((file, line)) => (Some(file), Some(line)),
+        None => (None, None),
+    };
+    let culprit = j.culprit.as_ref();
+    let expected = j.expected.map(|t| t.pc).unwrap_or(0);
+    let frame_size = f.frame_size();
+    let expected_slot = (frame_size > 0)
+        .then(|| entry_sp.wrapping_sub(frame_size))
+        .filter(|&slot| mem.read_u64(slot) == Some(expected))
+        .map(|slot| (slot as i64).wrapping_sub(sp as i64));
+    Finding {
+        function: f.info.name.clone(),
+        pc: format!("{pc:#x}"),
+        offset: pc - f.info.entry,
+        instruction: ctx.text(pc),
+        unwinder: "go".into(),
+        verdict: j.verdict.name().into(),
+        preemptible: severity == Severity::Preemptible,
+        severity,
+        file,
+        line,
+        sp_below_caller: (entry_sp as i64).wrapping_sub(sp as i64),
+        pcsp: f.pcsp_at(pc).unwrap_or(0),
+        resume_pc: resume.map(|pc| format!("{pc:#x}")),
+        slot_sp_offset: culprit
+            .and_then(|c| c.lr_slot)
+            .map(|s| (s as i64).wrapping_sub(sp as i64)),
+        read_value: culprit.map(|c| format!("{:#x}", c.lr)),
+        read_symbol: culprit.map(|c| ctx.symbolize(c.lr)),
+        expected_return_pc: format!("{expected:#x}"),
+        expected_slot_sp_offset: expected_slot,
+        computed_caller_sp_error: match (culprit, j.expected) {
+            (Some(c), Some(t)) => Some((t.sp as i64).wrapping_sub(c.fp as i64)),
+            _ => None,
+        },
+        outcome: j.outcome.describe(),
+        r29_sp_offset: None,
+        context: Vec::new(),
+    }
+}
+
+/// The end state of a call, for comparisons.
+struct EndState {
+    outcome: Outcome,
+    regs: Regs,
+    /// Final contents of every page written (outside the dead stack).
+    pages: BTreeMap<u64, Vec<u8>>,
+}
+
+/// Calls `function` once per argument list in `calls`.
+pub fn run(
+    prog: &GoProgram<'_>,
+    function: &str,
+    calls: &[Vec<Arg>],
+    options: &RunOptions,
+) -> Result<RunReport, RunError> {
+    let binary = prog.image().file_name().to_string();
+    let missing = |what: &str| RunError::MissingRuntime {
+        binary: binary.clone(),
+        what: what.into(),
+    };
+    let f = prog
+        .func_named(function)
+        .ok_or_else(|| RunError::NoFunction {
+            binary: binary.clone(),
+            name: function.into(),
+        })?;
+    let goexit = prog
+        .func_named("runtime.goexit")
+        .ok_or_else(|| missing("runtime.goexit"))?;
+    let ap = prog
+        .async_preempt_frame()
+        .ok_or_else(|| missing("runtime.asyncPreempt calling runtime.asyncPreempt2"))?;
+    let version = prog.version().unwrap_or(GoVersion {
+        minor: 27,
+        patch: 0,
+    });
+    let image = prog.image();
+    let image_end = image
+        .segments()
+        .iter()
+        .map(|s| s.vaddr.saturating_add(s.mem_size))
+        .max()
+        .unwrap_or(0);
+    let layout = Layout::above(image_end);
+    let heap_lo = (layout.g + (16 << 20)) & !0xffff;
+    let ranges: Vec<MapRange<'_>> = image
+        .segments()
+        .iter()
+        .map(|s| MapRange {
+            vaddr: s.vaddr,
+            size: s.mem_size,
+            read: s.perms.read,
+            write: s.perms.write,
+            execute: s.perms.execute,
+            data: image.segment_bytes(s),
+        })
+        .collect();
+    let mut actions = HashMap::new();
+    for m in prog.funcs() {
+        if let Some(a) = runtime::action(&m.info.name) {
+            actions.insert(m.info.entry, a);
+        }
+    }
+    let ctx = Ctx {
+        prog,
+        version,
+        ap,
+        goexit_ret: goexit.info.entry + 4,
+        top_sp: layout.stack_hi - 0x1000,
+        actions,
+        zerobase: image.symbol("runtime.zerobase"),
+        flows: Default::default(),
+        time_limit: options.time_limit,
+    };
+    let emu_err = |source| RunError::Emulator {
+        binary: binary.clone(),
+        source,
+    };
+    let mut machine: Machine<'_, Tracker<'_, '_, '_>> =
+        Machine::new(&ranges, layout, heap_lo, HEAP_SIZE).map_err(emu_err)?;
+    let write_barrier_flag = image
+        .symbol("runtime.writeBarrier")
+        .and_then(|a| machine.read(a, 4))
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    let pristine = machine.snapshot();
+    let mut reports = Vec::new();
+    for args in calls {
+        if args.len() > 16 {
+            return Err(RunError::TooManyArgs(args.len()));
+        }
+        let report = call(&ctx, &mut machine, f.info.entry, args, options).map_err(emu_err)?;
+        machine.restore(&pristine).map_err(emu_err)?;
+        // Keep the pristine journal for the next call.
+        let _ = machine.snapshot();
+        reports.push(report);
+    }
+    Ok(RunReport {
+        binary,
+        go_version: image.go_version().unwrap_or("unknown").to_string(),
+        function: function.to_string(),
+        write_barrier_flag,
+        calls: reports,
+    })
+}
+
+type M<'e, 'c, 'p, 'a> = Machine<'e, Tracker<'c, 'p, 'a>>;
+
+fn call<'c, 'p, 'a>(
+    ctx: &'c Ctx<'p, 'a>,
+    machine: &mut M<'_, 'c, 'p, 'a>,
+    entry: u64,
+    args: &[Arg],
+    options: &RunOptions,
+) -> Result<CallReport, twixt_emu::EmuError> {
+    let deadline = Instant::now() + options.time_limit;
+    let mut env = Env {
+        bump: machine.heap().0,
+        clock: 0,
+    };
+    // Buffers first: their addresses are arguments.
+    let mut x = [0u64; 31];
+    let mut shown = Vec::new();
+    for (i, a) in args.iter().enumerate() {
+        let v = match *a {
+            Arg::Int(v) => v,
+            Arg::Buffer(len) => alloc(machine, &mut env, len.max(1)),
+        };
+        x[i] = v;
+        shown.push(format!("{v:#x}"));
+    }
+    x[28] = machine.layout().g;
+    x[29] = 0;
+    x[30] = ctx.goexit_ret;
+    let regs = Regs {
+        x,
+        sp: ctx.top_sp,
+        pc: entry,
+        nzcv: 0,
+        d: [0; 32],
+    };
+    machine.set_regs(&regs)?;
+    // The root frame as an ordinary caller's frame record ([SP-8] = the next R29, 0: the
+    // chain ends; [SP] = the return PC): Go 1.22+ leaf epilogues recompute R29 as
+    // entry SP - 8, assuming the caller keeps its record there, and the frame-pointer walk
+    // then reads it. The region harness plants its caller the same way.
+    machine.write_u64(ctx.top_sp, ctx.goexit_ret)?;
+    machine.write_u64(ctx.top_sp - 8, 0)?;
+    machine.clear_written();
+    let start = machine.snapshot();
+    let root = Shadow {
+        entry_sp: ctx.top_sp,
+        ret_pc: ctx.goexit_ret,
+        caller_fp: 0,
+    };
+    let tracker = Tracker {
+        ctx,
+        mode: StepMode::Check,
+        shadow: vec![root],
+        pending: None,
+        count: 0,
+        budget: options.max_instructions,
+        deadline,
+        stop: None,
+        skip_once: false,
+        env,
+        max_depth: 0,
+        inject_at: BTreeMap::new(),
+        checks: Some(Box::new(Checks {
+            want_candidates: options.inject,
+            all_boundaries: options.all_boundaries,
+            ..Checks::default()
+        })),
+    };
+    let (mut tracker, outcome) = drive(ctx, machine, tracker)?;
+    let end = end_state(ctx, machine, outcome.clone());
+    let checks = tracker.checks.take().unwrap_or_default();
+    let mut findings: Vec<RunFinding> = checks.findings.into_values().collect();
+    findings.sort_by(|a, b| {
+        (pc_value(&a.finding.pc), a.depth, &a.finding.unwinder).cmp(&(
+            pc_value(&b.finding.pc),
+            b.depth,
+            &b.finding.unwinder,
+        ))
+    });
+    let inject = if options.inject && matches!(outcome, Outcome::Returned { .. }) {
+        machine.restore(&start)?;
+        let start = machine.snapshot();
+        Some(inject_pass(
+            ctx,
+            machine,
+            root,
+            env,
+            &checks.candidates,
+            &end,
+            options,
+            deadline,
+            &start,
+        )?)
+    } else {
+        None
+    };
+    Ok(CallReport {
+        args: shown,
+        outcome,
+        instructions: tracker.count,
+        boundaries: checks.boundaries,
+        max_depth: tracker.max_depth,
+        findings,
+        inject,
+    })
+}
+
+fn pc_value(hex: &str) -> u64 {
+    u64::from_str_radix(hex.trim_start_matches("0x"), 16).unwrap_or(0)
+}
+
+/// Bump allocation, 16-byte aligned; the heap is zero and never reused.
+fn alloc<S: Stepper>(machine: &Machine<'_, S>, env: &mut Env, size: u64) -> u64 {
+    let p = (env.bump + 15) & !15;
+    let (lo, len) = machine.heap();
+    let end = p.saturating_add(size);
+    if end > lo + len {
+        return 0;
+    }
+    env.bump = end;
+    p
+}
+
+/// Runs until the call returns, stops, or reaches an injection point; emulates the runtime
+/// entry points on the way.
+fn drive<'c, 'p, 'a>(
+    ctx: &'c Ctx<'p, 'a>,
+    machine: &mut M<'_, 'c, 'p, 'a>,
+    mut tracker: Tracker<'c, 'p, 'a>,
+) -> Result<(Tracker<'c, 'p, 'a>, Outcome), twixt_emu::EmuError> {
+    loop {
+        let (mut t, exit) = machine.run(tracker, 0);
+        let pc = match exit {
+            Exit::Fault(reason) => return Ok((t, Outcome::Faulted { reason })),
+            Exit::Paused(pc) => pc,
+        };
+        match t.stop.take() {
+            Some(Stop::Returned) => {
+                let r = machine.regs();
+                let results = r.x[..4].iter().map(|v| format!("{v:#x}")).collect();
+                let float_results = r.d[..2].iter().map(|v| format!("{v:#x}")).collect();
+                return Ok((
+                    t,
+                    Outcome::Returned {
+                        results,
+                        float_results,
+                    },
+                ));
+            }
+            Some(Stop::Budget(reason)) => {
+                return Ok((
+                    t,
+                    Outcome::Unanalysed {
+                        reason: format!("budget: {reason}"),
+                    },
+                ));
+            }
+            Some(Stop::Inject(k)) => {
+                t.stop = Some(Stop::Inject(k));
+                return Ok((
+                    t,
+                    Outcome::Unanalysed {
+                        reason: format!("inject {k}"),
+                    },
+                ));
+            }
+            Some(Stop::Runtime(action, entry)) => {
+                if let Some(o) = emulate(ctx, machine, &mut t.env, action, entry)? {
+                    return Ok((t, o));
+                }
+            }
+            None => {
+                return Ok((
+                    t,
+                    Outcome::Unanalysed {
+                        reason: format!("the emulator paused at {pc:#x} for no reason"),
+                    },
+                ));
+            }
+        }
+        tracker = t;
+    }
+}
+
+/// Emulates one runtime entry point; `Some(outcome)` ends the call.
+fn emulate<S: Stepper>(
+    ctx: &Ctx<'_, '_>,
+    machine: &mut Machine<'_, S>,
+    env: &mut Env,
+    action: Action,
+    entry: u64,
+) -> Result<Option<Outcome>, twixt_emu::EmuError> {
+    let name = ctx
+        .prog
+        .func_at(entry)
+        .map_or_else(|| format!("{entry:#x}"), |f| f.info.name.clone());
+    let mut r = machine.regs();
+    let lr = r.x[30];
+    let from = ctx.symbolize(lr.wrapping_sub(4));
+    let stop = |reason: String| Ok(Some(Outcome::Unanalysed { reason }));
+    let ret = |machine: &mut Machine<'_, S>, r: &mut Regs| -> Result<Option<Outcome>, _> {
+        r.pc = lr;
+        machine.set_regs(r)?;
+        Ok(None)
+    };
+    match action {
+        Action::Panic => Ok(Some(Outcome::Panicked {
+            function: name,
+            from,
+        })),
+        Action::Morestack => stop(format!(
+            "calls {name} from {from}: the stack check failed although g.stackguard0 is low"
+        )),
+        Action::WriteBarrier => stop(format!(
+            "calls {name} from {from}: a write barrier although runtime.writeBarrier is 0"
+        )),
+        Action::Unsupported => stop(format!("calls {name} (from {from})")),
+        Action::Nanotime => {
+            env.clock += 1;
+            r.x[0] = 1_000_000_000 + env.clock * 1_000_000;
+            ret(machine, &mut r)
+        }
+        Action::TimeNow => {
+            env.clock += 1;
+            r.x[0] = 1_700_000_000;
+            r.x[1] = env.clock * 1_000_000;
+            r.x[2] = 1_000_000_000 + env.clock * 1_000_000;
+            ret(machine, &mut r)
+        }
+        Action::NewObject | Action::Malloc | Action::MakeSlice => {
+            let size = match action {
+                Action::NewObject => match machine.read_u64(r.x[0]) {
+                    Some(s) => s,
+                    None => return stop(format!("calls {name} with an unreadable type")),
+                },
+                Action::Malloc => r.x[0],
+                _ => {
+                    let elem = machine.read_u64(r.x[0]).unwrap_or(u64::MAX);
+                    let (len, cap) = (r.x[1] as i64, r.x[2] as i64);
+                    match elem.checked_mul(cap as u64) {
+                        Some(m) if len >= 0 && len <= cap && m <= 1 << 30 => m,
+                        _ => {
+                            return Ok(Some(Outcome::Panicked {
+                                function: "runtime.panicmakeslicelen".into(),
+                                from,
+                            }));
+                        }
+                    }
+                }
+            };
+            if size > 1 << 30 {
+                return stop(format!("calls {name} for {size} bytes"));
+            }
+            let p = if size == 0 {
+                ctx.zerobase.unwrap_or_else(|| alloc(machine, env, 1))
+            } else {
+                alloc(machine, env, size)
+            };
+            if p == 0 {
+                return stop(format!("calls {name}: the harness heap is exhausted"));
+            }
+            r.x[0] = p;
+            ret(machine, &mut r)
+        }
+        Action::GrowSlice => {
+            let (old_ptr, new_len, old_cap, num, et) =
+                (r.x[0], r.x[1] as i64, r.x[2] as i64, r.x[3] as i64, r.x[4]);
+            let (Some(size), Some(ptrbytes)) =
+                (machine.read_u64(et), machine.read_u64(et.wrapping_add(8)))
+            else {
+                return stop(format!("calls {name} with an unreadable element type"));
+            };
+            let old_len = new_len.wrapping_sub(num);
+            if new_len < 0 || old_len < 0 {
+                return Ok(Some(Outcome::Panicked {
+                    function: "runtime.panicmakeslicelen".into(),
+                    from,
+                }));
+            }
+            let mut cap = runtime::next_slice_cap(new_len, old_cap);
+            let mut bytes = 0u64;
+            if size > 0 {
+                let Some(mem) = (cap as u64).checked_mul(size) else {
+                    return stop(format!("calls {name}: capacity overflows"));
+                };
+                let rounded = runtime::round_up_size(mem, ptrbytes == 0, ctx.version.minor >= 22);
+                cap = (rounded / size) as i64;
+                bytes = rounded;
+            }
+            if bytes > 1 << 30 {
+                return stop(format!("calls {name} for {bytes} bytes"));
+            }
+            let p = if bytes == 0 {
+                ctx.zerobase.unwrap_or(0)
+            } else {
+                alloc(machine, env, bytes)
+            };
+            if bytes > 0 && p == 0 {
+                return stop(format!("calls {name}: the harness heap is exhausted"));
+            }
+            let copy = (old_len as u64).saturating_mul(size);
+            if copy > 0 {
+                let Some(old) = machine.read(old_ptr, copy as usize) else {
+                    return stop(format!("calls {name} with an unreadable old array"));
+                };
+                machine.write(p, &old)?;
+            }
+            r.x[0] = p;
+            r.x[1] = new_len as u64;
+            r.x[2] = cap as u64;
+            ret(machine, &mut r)
+        }
+    }
+}
+
+fn end_state<S: Stepper>(
+    ctx: &Ctx<'_, '_>,
+    machine: &Machine<'_, S>,
+    outcome: Outcome,
+) -> EndState {
+    let layout = machine.layout();
+    let live_stack = ctx.top_sp & !0xfff;
+    let mut pages = BTreeMap::new();
+    for p in machine.written_pages() {
+        if p >= layout.stack_lo && p < live_stack {
+            continue;
+        }
+        if let Some(b) = machine.read(p, 0x1000) {
+            pages.insert(p, b);
+        }
+    }
+    EndState {
+        outcome,
+        regs: machine.regs(),
+        pages,
+    }
+}
+
+/// Pass 2: re-runs the call and injects a preemption at each candidate.
+#[allow(clippy::too_many_arguments)]
+fn inject_pass<'c, 'p, 'a>(
+    ctx: &'c Ctx<'p, 'a>,
+    machine: &mut M<'_, 'c, 'p, 'a>,
+    root: Shadow,
+    env: Env,
+    candidates: &[(u64, Candidate)],
+    baseline: &EndState,
+    options: &RunOptions,
+    deadline: Instant,
+    start: &Snapshot,
+) -> Result<InjectReport, twixt_emu::EmuError> {
+    let mut report = InjectReport::default();
+    let mut tracker = Tracker {
+        ctx,
+        mode: StepMode::Count,
+        shadow: vec![root],
+        pending: None,
+        count: 0,
+        budget: options.max_instructions,
+        deadline: deadline.max(Instant::now() + options.time_limit),
+        stop: None,
+        skip_once: false,
+        env,
+        max_depth: 0,
+        inject_at: candidates
+            .iter()
+            .enumerate()
+            .map(|(i, (count, _))| (*count, i))
+            .collect(),
+        checks: None,
+    };
+    loop {
+        let (mut t, outcome) = drive(ctx, machine, tracker)?;
+        let Some(Stop::Inject(k)) = t.stop.take() else {
+            if !matches!(outcome, Outcome::Returned { .. }) {
+                // The re-run did not reach every candidate: say so, never a silent pass.
+                report.incomplete = Some(format!(
+                    "the re-run stopped after {} of {} injections: {}",
+                    report.injected + report.classification.len() + report.unanalysed.len(),
+                    candidates.len(),
+                    outcome.describe()
+                ));
+            }
+            break;
+        };
+        let Some((_, cand)) = candidates.get(k) else {
+            break;
+        };
+        let inj = inject_one(ctx, machine, &t, cand, baseline, start)?;
+        if inj
+            .outcome
+            .as_deref()
+            .is_some_and(|o| o.starts_with("unanalysed"))
+        {
+            // The resumed run hit a budget or an unemulated call: no verdict either way.
+            report.unanalysed.push(inj);
+        } else if cand.refused.is_none() {
+            report.injected += 1;
+            if inj.clobbered() {
+                report.clobbers.push(inj);
+            } else if inj.unwind.is_some() {
+                report.unwind_breaks.push(inj);
+            }
+        } else {
+            report.classification.push(Classification {
+                class: if inj.broke() { "needed" } else { "not-needed" }.into(),
+                injection: inj,
+            });
+        }
+        t.skip_once = true;
+        tracker = t;
+    }
+    Ok(report)
+}
+
+/// One injected preemption at the current (paused) boundary, run to the end and compared;
+/// the state is restored afterwards.
+fn inject_one<'c, 'p, 'a>(
+    ctx: &'c Ctx<'p, 'a>,
+    machine: &mut M<'_, 'c, 'p, 'a>,
+    tracker: &Tracker<'c, 'p, 'a>,
+    cand: &Candidate,
+    baseline: &EndState,
+    start_snap: &Snapshot,
+) -> Result<Injection, twixt_emu::EmuError> {
+    let snap = machine.snapshot();
+    let r = machine.regs();
+    let (sp, lr, r29) = (r.sp, r.x[30], r.x[29]);
+    let stack_low = machine.stack_low();
+    let frame = ctx.ap.frame_size;
+    // pushCall.
+    let pushed = sp.wrapping_sub(16);
+    machine.write_u64(pushed, lr)?;
+    if ctx.version.push_call_saves_r29() {
+        machine.write_u64(pushed.wrapping_sub(8), r29)?;
+    }
+    // asyncPreempt's prologue and register saves (preempt_arm64.s).
+    let ap_sp = pushed.wrapping_sub(frame);
+    machine.write_u64(ap_sp, cand.resume_pc)?;
+    machine.write_u64(ap_sp.wrapping_sub(8), r29)?;
+    let gp: Vec<usize> = (0..=17).chain(19..=26).collect();
+    for (i, &n) in gp.iter().enumerate() {
+        machine.write_u64(ap_sp.wrapping_add(8 + 8 * i as u64), r.x[n])?;
+    }
+    machine.write_u64(ap_sp.wrapping_add(216), r.nzcv)?;
+    machine.write_u64(ap_sp.wrapping_add(224), 0)?;
+    // Up to Go 1.26 the FP registers are saved in the frame (496 bytes); Go 1.27 keeps the
+    // vector registers in p.xRegs instead (a 240-byte frame), off this stack.
+    let fp_in_frame = frame >= 232 + 8 * 32;
+    if fp_in_frame {
+        for (i, d) in r.d.iter().enumerate() {
+            machine.write_u64(ap_sp.wrapping_add(232 + 8 * i as u64), *d)?;
+        }
+    }
+    // The goroutine is stopped in asyncPreempt2: the GC scans its stack strictly.
+    let start = Start {
+        pc: ctx.ap.return_pc,
+        sp: ap_sp,
+        lr: 0,
+        innermost: false,
+    };
+    let truth = ctx.truth(cand.resume_pc, sp, &cand.shadow);
+    let unwind_verdict = {
+        let mem = MachineMem(machine);
+        let tb = unwind(ctx.prog, &mem, start, ctx.walk(Mode::Strict));
+        let j = judge(&tb, 1, &truth);
+        (j.verdict != Verdict::Ok).then(|| {
+            let culprit = j.culprit.as_ref().map_or_else(String::new, |c| {
+                format!(
+                    ": in {} it reads the return PC {}",
+                    ctx.symbolize(c.pc),
+                    ctx.symbolize(c.lr)
+                )
+            });
+            format!("{}{} ({})", j.verdict.name(), culprit, j.outcome.describe())
+        })
+    };
+    // asyncPreempt's epilogue: registers from the frame, R27 = the resume PC.
+    let mut back = r.clone();
+    for (i, &n) in gp.iter().enumerate() {
+        back.x[n] = machine
+            .read_u64(ap_sp.wrapping_add(8 + 8 * i as u64))
+            .unwrap_or(0);
+    }
+    back.nzcv = machine.read_u64(ap_sp.wrapping_add(216)).unwrap_or(0);
+    if fp_in_frame {
+        for (i, d) in back.d.iter_mut().enumerate() {
+            *d = machine
+                .read_u64(ap_sp.wrapping_add(232 + 8 * i as u64))
+                .unwrap_or(0);
+        }
+    }
+    back.x[30] = machine.read_u64(ap_sp.wrapping_add(frame)).unwrap_or(0);
+    back.x[29] = machine.read_u64(ap_sp.wrapping_sub(8)).unwrap_or(0);
+    back.x[27] = machine.read_u64(ap_sp).unwrap_or(0);
+    back.sp = ap_sp.wrapping_add(frame).wrapping_add(16);
+    back.pc = back.x[27];
+    // While stopped, the stack may be copied or reused: only frames survive. The word at
+    // SP-8 is the interrupted frame's record (Go's arm64 layout keeps the saved R29 there);
+    // pushCall leaves it alone on purpose and a stack copy moves it with asyncPreempt's
+    // frame, so it survives. Everything lower is destroyed.
+    let lo = (stack_low.min(ap_sp.wrapping_sub(16)) & !7).max(machine.layout().stack_lo);
+    let hi = sp.wrapping_sub(8);
+    machine.poison(lo, hi)?;
+    machine.set_regs(&back)?;
+    machine.watch_poison_reads(lo, hi)?;
+    let mut cont = tracker.clone();
+    cont.mode = StepMode::Plain;
+    cont.checks = None;
+    cont.stop = None;
+    cont.skip_once = false;
+    cont.deadline = Instant::now() + ctx.time_limit;
+    let (_, outcome) = drive(ctx, machine, cont)?;
+    let reads = machine.unwatch();
+    let after = end_state(ctx, machine, outcome);
+    // Compare.
+    let mut clobbered = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (pc, addr, size) in reads {
+        if !seen.insert(addr) {
+            continue;
+        }
+        let before = machine
+            .journal_bytes(&snap, addr, size)
+            .map(|b| hex_le(&b))
+            .unwrap_or_else(|| "?".into());
+        clobbered.push(Change {
+            location: sp_rel(addr, sp),
+            before,
+            after: format!("poison (0x{:02x} bytes)", machine.poison_byte()),
+            read_by: Some(ctx.symbolize(pc)),
+        });
+    }
+    let outcome_diff = (after.outcome != baseline.outcome).then(|| {
+        format!(
+            "{} (uninterrupted: {})",
+            after.outcome.describe(),
+            baseline.outcome.describe()
+        )
+    });
+    let mut changes = Vec::new();
+    if outcome_diff.is_none() {
+        let (a, b) = (&baseline.regs, &after.regs);
+        for n in (0..16).chain([28, 29]) {
+            if a.x[n] != b.x[n] {
+                changes.push(Change {
+                    location: format!("x{n}"),
+                    before: format!("{:#x}", a.x[n]),
+                    after: format!("{:#x}", b.x[n]),
+                    read_by: None,
+                });
+            }
+        }
+        for n in 0..16 {
+            if a.d[n] != b.d[n] {
+                changes.push(Change {
+                    location: format!("d{n}"),
+                    before: format!("{:#x}", a.d[n]),
+                    after: format!("{:#x}", b.d[n]),
+                    read_by: None,
+                });
+            }
+        }
+        if a.sp != b.sp {
+            changes.push(Change {
+                location: "sp".into(),
+                before: format!("{:#x}", a.sp),
+                after: format!("{:#x}", b.sp),
+                read_by: None,
+            });
+        }
+        let pages: BTreeSet<u64> = baseline
+            .pages
+            .keys()
+            .chain(after.pages.keys())
+            .copied()
+            .collect();
+        'pages: for p in pages {
+            let old = match baseline.pages.get(&p) {
+                Some(b) => b.clone(),
+                None => machine
+                    .journal_bytes(start_snap, p, 0x1000)
+                    .unwrap_or_else(|| vec![0; 0x1000]),
+            };
+            let new = match after.pages.get(&p) {
+                Some(b) => b.clone(),
+                None => machine.read(p, 0x1000).unwrap_or_default(),
+            };
+            for (i, (o, n)) in old.chunks(8).zip(new.chunks(8)).enumerate() {
+                if o != n {
+                    let addr = p + 8 * i as u64;
+                    changes.push(Change {
+                        location: describe_addr(ctx, machine.layout(), machine.heap().0, addr, sp),
+                        before: hex_le(o),
+                        after: hex_le(n),
+                        read_by: None,
+                    });
+                    if changes.len() >= 32 {
+                        break 'pages;
+                    }
+                }
+            }
+        }
+    }
+    machine.restore(&snap)?;
+    Ok(Injection {
+        at: ctx.symbolize(cand.pc),
+        pc: format!("{:#x}", cand.pc),
+        instruction: ctx.text(cand.pc),
+        depth: cand.depth,
+        resume_pc: (cand.resume_pc != cand.pc).then(|| format!("{:#x}", cand.resume_pc)),
+        refused: cand.refused.clone(),
+        unwind: unwind_verdict,
+        outcome: outcome_diff,
+        clobbered_slots: clobbered,
+        changes,
+    })
+}
+
+fn hex_le(b: &[u8]) -> String {
+    let mut v = 0u64;
+    for (i, x) in b.iter().take(8).enumerate() {
+        v |= u64::from(*x) << (8 * i);
+    }
+    format!("{v:#x}")
+}
+
+fn sp_rel(addr: u64, sp: u64) -> String {
+    let d = (addr as i64).wrapping_sub(sp as i64);
+    if d < 0 {
+        format!("sp-{:#x}", d.unsigned_abs())
+    } else {
+        format!("sp+{d:#x}")
+    }
+}
+
+fn describe_addr(ctx: &Ctx<'_, '_>, layout: &Layout, heap: u64, addr: u64, sp: u64) -> String {
+    if addr >= layout.stack_lo && addr < layout.stack_hi {
+        let _ = ctx;
+        return format!("stack {}", sp_rel(addr, sp));
+    }
+    if addr >= heap {
+        return format!("heap+{:#x}", addr - heap);
+    }
+    format!("{addr:#x}")
+}
