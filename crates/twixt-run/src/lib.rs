@@ -471,8 +471,22 @@ impl Tracker<'_, '_, '_> {
             sp,
             fp: cpu.x(29),
         };
-        let trace = fp::walk(&mem, start, MAX_FRAMES);
+        // As in scan: where the runtime may preempt, the tracer walks after asyncPreempt's
+        // frame and a possible stack move, so records below SP-8 are lost; a profiling
+        // signal overwrites nothing. Records built for duffzero/duffcopy in this function
+        // are skipped (`fp::skip_own_records`).
+        let preemptible = matches!(decision, Some(Decision::Preempt { .. }));
+        let trace = if preemptible {
+            fp::walk(&mem, start, MAX_FRAMES)
+        } else {
+            fp::walk_intact(&mem, start, MAX_FRAMES)
+        };
         let rets: Vec<u64> = self.shadow.iter().rev().map(|s| s.ret_pc).collect();
+        let trace = fp::skip_own_records(
+            &trace,
+            f.info.entry..f.end,
+            rets.first().copied().unwrap_or(0),
+        );
         let caller_fp = self.shadow.last().map_or(0, |s| s.caller_fp);
         let fj = fp::judge(&trace, start, &rets, caller_fp);
         if fj.verdict != FpVerdict::Ok {
@@ -504,8 +518,12 @@ impl Tracker<'_, '_, '_> {
                 instruction: ctx.text(pc),
                 unwinder: "fp".into(),
                 verdict: fj.verdict.name().into(),
-                preemptible: false,
-                severity: Severity::SignalOnly,
+                preemptible,
+                severity: if preemptible {
+                    Severity::Preemptible
+                } else {
+                    Severity::SignalOnly
+                },
                 file,
                 line,
                 sp_below_caller: (entry_sp as i64).wrapping_sub(sp as i64),
