@@ -1,0 +1,233 @@
+// twixt explain: steps through the boundaries embedded as JSON in #twixt-data, drawing the
+// stack diagram (SVG), marking the disassembly and showing the explanation. No network, no
+// libraries. The URL fragment picks the start (#step=N, #pc=0x...) and may replay keys
+// (#keys=RightRightLeft, or j/k) as real KeyboardEvents, for headless browser tests.
+(function () {
+  "use strict";
+  var data = JSON.parse(document.getElementById("twixt-data").textContent);
+  var rows = data.rows;
+  var steps = data.shown.length ? data.shown : rows.map(function (r) { return r.index; });
+  var cur = 0;
+  var SVGNS = "http://www.w3.org/2000/svg";
+
+  function hex(n) {
+    return (n < 0 ? "-" : "") + "0x" + Math.abs(n).toString(16);
+  }
+  function callerRel(d) {
+    return d === 0 ? "caller SP" : "caller" + (d < 0 ? "-" : "+") + "0x" + Math.abs(d).toString(16);
+  }
+  function el(tag, attrs, text) {
+    var e = document.createElementNS(SVGNS, tag);
+    for (var k in attrs) { e.setAttribute(k, attrs[k]); }
+    if (text !== undefined) { e.textContent = text; }
+    return e;
+  }
+  function verdictText(w) {
+    return w.verdict === "ok" ? "ok" : w.verdict + " (" + w.severity + ")";
+  }
+
+  // The disassembly, built once.
+  var list = document.getElementById("disasm");
+  rows.forEach(function (r) {
+    var li = document.createElement("li");
+    li.id = "b-" + r.index;
+    li.dataset.index = r.index;
+    li.dataset.pc = r.pc;
+    if (r.window) { li.classList.add("window"); if (r.severity) { li.classList.add(r.severity); } }
+    if (steps.indexOf(r.index) < 0) { li.classList.add("context"); }
+    var sp = r.sp_rel === 0 ? "caller" : callerRel(r.sp_rel);
+    li.innerHTML = "";
+    [["pc", r.pc], ["off", "+0x" + r.offset.toString(16)], ["insn", r.instruction],
+     ["sp", sp], ["pcsp", r.pcsp === null ? "-" : hex(r.pcsp)],
+     ["mark", r.window ? "\u26a0 " + r.go.verdict : ""]].forEach(function (c) {
+      var s = document.createElement("span");
+      s.className = c[0];
+      s.textContent = c[1];
+      li.appendChild(s);
+    });
+    li.addEventListener("click", function () {
+      var k = steps.indexOf(r.index);
+      if (k < 0) { steps = steps.concat([r.index]).sort(function (a, b) { return a - b; }); k = steps.indexOf(r.index); }
+      show(k);
+    });
+    list.appendChild(li);
+  });
+
+  function diagram(r) {
+    var svg = document.getElementById("stack");
+    while (svg.firstChild) { svg.removeChild(svg.firstChild); }
+    var frame = data.frame;
+    // Every address that matters, relative to the caller's SP; 8-byte slots contribute
+    // both their bottom and top.
+    var slots = [];
+    function slot(addr, kind, label) {
+      if (addr === null || addr === undefined) { return; }
+      slots.push({ addr: addr, kind: kind, label: label });
+    }
+    if (r.true_slot_rel !== null) {
+      slot(r.true_slot_rel, "slot-lr", "saved LR = true return PC " + r.true_return_pc);
+      slot(r.true_slot_rel - 8, "slot-fp", "saved R29 (caller's frame pointer)");
+    }
+    if (r.go.slot_rel !== null) {
+      slot(r.go.slot_rel, "slot-read", "Go unwinder reads " + r.go.read + " (" + r.go.read_symbol + ")");
+    }
+    if (r.fp.slot_rel !== null && r.fp.slot_rel !== r.go.slot_rel) {
+      slot(r.fp.slot_rel, "slot-fpread", "frame-pointer walk reads " + r.fp.read);
+    }
+    var keys = [0, -frame, r.sp_rel, 24];
+    slots.forEach(function (s) { keys.push(s.addr, s.addr + 8); });
+    var marks = [{ addr: 0, label: "true caller SP", cls: "mark-csp" },
+                 { addr: r.sp_rel, label: "SP", cls: "mark-sp" }];
+    if (r.go.computed_caller_sp_rel !== null && r.go.computed_caller_sp_rel !== 0) {
+      marks.push({ addr: r.go.computed_caller_sp_rel, label: "caller SP the Go unwinder computes (SP+pcsp)", cls: "mark-computed" });
+    }
+    if (r.r29_rel !== null && r.r29.what !== "caller's R29") {
+      marks.push({ addr: r.r29_rel, label: "R29 (" + (r.r29.valid ? "valid" : r.r29.what) + ")", cls: r.r29.valid ? "mark-r29" : "mark-r29 bad" });
+    }
+    marks.forEach(function (m) { keys.push(m.addr); });
+    var lowest = Math.min.apply(null, keys);
+    keys.push(lowest - 16);
+    keys = keys.filter(function (v, i, a) { return a.indexOf(v) === i; }).sort(function (a, b) { return b - a; });
+    // y of each key: 22px per 8 bytes for small steps, a fixed break for big ones.
+    var ys = {}, breaks = [], y = 20;
+    keys.forEach(function (k, i) {
+      if (i > 0) {
+        var d = keys[i - 1] - k;
+        if (d <= 32) { y += d / 8 * 22; } else { breaks.push({ y: y + 21, bytes: d }); y += 44; }
+      }
+      ys[k] = y;
+    });
+    var height = y + 30;
+    svg.setAttribute("viewBox", "0 0 760 " + height);
+    svg.setAttribute("height", height);
+    var X0 = 150, X1 = 330;
+    // Caller's frame, this frame (live), free stack below SP.
+    svg.appendChild(el("rect", { x: X0, y: ys[24], width: X1 - X0, height: ys[0] - ys[24], "class": "caller-frame" }));
+    svg.appendChild(el("text", { x: X0 + 6, y: ys[24] + 14, "class": "region-label" }, "caller's frame"));
+    if (r.sp_rel < 0) {
+      svg.appendChild(el("rect", { x: X0, y: ys[0], width: X1 - X0, height: ys[r.sp_rel] - ys[0], "class": "live-frame", id: "live-frame" }));
+      svg.appendChild(el("text", { x: X0 + 6, y: ys[0] + 14, "class": "region-label" }, "this frame (live): " + hex(-r.sp_rel) + " bytes"));
+    }
+    svg.appendChild(el("rect", { x: X0, y: ys[r.sp_rel], width: X1 - X0, height: height - 10 - ys[r.sp_rel], "class": "free-stack" }));
+    svg.appendChild(el("text", { x: X0 + 6, y: height - 16, "class": "region-label" }, "free stack (below SP)"));
+    if (-frame !== r.sp_rel && frame > 0) {
+      svg.appendChild(el("line", { x1: X0, x2: X1, y1: ys[-frame], y2: ys[-frame], "class": "frame-bottom" }));
+      svg.appendChild(el("text", { x: X0 + 6, y: ys[-frame] - 4, "class": "region-label" }, "bottom of the full " + hex(frame) + "-byte frame"));
+    }
+    breaks.forEach(function (b) {
+      svg.appendChild(el("rect", { x: X0 - 4, y: b.y - 7, width: X1 - X0 + 8, height: 14, "class": "gap" }));
+      svg.appendChild(el("text", { x: (X0 + X1) / 2, y: b.y + 4, "class": "gap-label", "text-anchor": "middle" }, "\u2248 " + hex(b.bytes) + " bytes"));
+    });
+    // Slots, the read slot on top.
+    slots.sort(function (a, b) { return (a.kind === "slot-read") - (b.kind === "slot-read"); });
+    var labelled = {};
+    slots.forEach(function (s) {
+      var top = ys[s.addr + 8], bot = ys[s.addr];
+      var cls = "slot " + s.kind;
+      if (s.kind === "slot-read") { cls += r.go.verdict === "ok" ? " good" : " bad"; }
+      var rect = el("rect", { x: X0 + 20, y: top + 1, width: X1 - X0 - 40, height: bot - top - 2, "class": cls });
+      rect.setAttribute("data-slot", r.go.slot_sp !== null && s.kind === "slot-read" ? r.go.slot_sp : callerRel(s.addr));
+      if (s.kind === "slot-read") {
+        rect.setAttribute("data-read", r.go.read);
+        rect.id = "slot-read";
+      }
+      svg.appendChild(rect);
+      var n = labelled[s.addr] || 0;
+      labelled[s.addr] = n + 1;
+      svg.appendChild(el("text", { x: X1 + 10, y: (top + bot) / 2 + 4 + n * 13, "class": "slot-label " + s.kind }, s.label));
+    });
+    // Address labels at the left for every key.
+    keys.forEach(function (k) {
+      if (k === 24 || k === keys[keys.length - 1]) { return; }
+      svg.appendChild(el("text", { x: X0 - 8, y: ys[k] + 4, "class": "addr", "text-anchor": "end" }, callerRel(k)));
+      svg.appendChild(el("line", { x1: X0 - 4, x2: X0, y1: ys[k], y2: ys[k], "class": "tick" }));
+    });
+    // Markers: arrows on the right edge of the column.
+    var used = {};
+    marks.forEach(function (m) {
+      var yy = ys[m.addr];
+      var n = used[m.addr] || 0;
+      used[m.addr] = n + 1;
+      var g = el("g", { "class": "marker " + m.cls, "data-rel": String(m.addr) });
+      g.appendChild(el("line", { x1: X1 - 30, x2: X1 + 6, y1: yy, y2: yy }));
+      g.appendChild(el("polygon", { points: (X1 - 30) + "," + yy + " " + (X1 - 22) + "," + (yy - 5) + " " + (X1 - 22) + "," + (yy + 5) }));
+      g.appendChild(el("text", { x: X1 + 10 + 0, y: yy - 4 - n * 13 }, m.label));
+      svg.appendChild(g);
+    });
+  }
+
+  function setText(id, t) { document.getElementById(id).textContent = t; }
+
+  function show(k) {
+    cur = Math.max(0, Math.min(steps.length - 1, k));
+    var r = rows[steps[cur]];
+    document.body.dataset.step = String(cur);
+    document.body.dataset.pc = r.pc;
+    setText("position", "boundary " + (cur + 1) + " of " + steps.length + (steps.length < rows.length ? " shown (" + rows.length + " in all)" : ""));
+    setText("current-insn", r.pc + " +0x" + r.offset.toString(16) + "  " + r.instruction);
+    var v = document.getElementById("verdict");
+    v.textContent = verdictText(r.go);
+    v.dataset.verdict = r.go.verdict;
+    v.className = r.go.verdict === "ok" ? "ok" : "bad " + r.go.severity;
+    var f = document.getElementById("fp-verdict");
+    f.textContent = verdictText(r.fp);
+    f.dataset.verdict = r.fp.verdict;
+    f.className = r.fp.verdict === "ok" ? "ok" : "bad " + r.fp.severity;
+    setText("fact-sp", callerRel(r.sp_rel));
+    setText("fact-pcsp", r.pcsp === null ? "-" : hex(r.pcsp));
+    setText("fact-r29", (r.r29.valid ? "valid: " : "not valid: ") + r.r29.what);
+    setText("fact-go-reads", r.go.slot_sp === null ? "LR = " + r.go.read + " (" + r.go.read_symbol + ")" : r.go.slot_sp + " = " + r.go.read + " (" + r.go.read_symbol + ")");
+    setText("fact-true", r.true_return_pc + (r.true_slot_sp ? " at " + r.true_slot_sp : " (in LR)"));
+    setText("fact-computed", r.go.computed_caller_sp_rel === null ? "-" : callerRel(r.go.computed_caller_sp_rel) + (r.go.computed_caller_sp_rel === 0 ? " (right)" : " (wrong)"));
+    setText("fact-async", r.preemptible ? "yes (UnsafePoint " + r.unsafe_point + ")" : "no (UnsafePoint " + r.unsafe_point + ")");
+    var ex = document.getElementById("explanation");
+    ex.innerHTML = "";
+    r.explanation.forEach(function (p) {
+      var e = document.createElement("p");
+      e.textContent = p;
+      ex.appendChild(e);
+    });
+    var old = list.querySelector("li.current");
+    if (old) { old.classList.remove("current"); }
+    var li = document.getElementById("b-" + r.index);
+    li.classList.add("current");
+    if (li.scrollIntoView) { li.scrollIntoView({ block: "nearest" }); }
+    document.getElementById("prev").disabled = cur === 0;
+    document.getElementById("next").disabled = cur === steps.length - 1;
+    diagram(r);
+    if (history.replaceState) {
+      try { history.replaceState(null, "", "#pc=" + r.pc); } catch (e) { /* file: URLs may refuse */ }
+    }
+  }
+
+  document.getElementById("prev").addEventListener("click", function () { show(cur - 1); });
+  document.getElementById("next").addEventListener("click", function () { show(cur + 1); });
+  document.addEventListener("keydown", function (e) {
+    if (e.altKey || e.ctrlKey || e.metaKey) { return; }
+    if (e.key === "ArrowRight" || e.key === "j") { show(cur + 1); e.preventDefault(); }
+    else if (e.key === "ArrowLeft" || e.key === "k") { show(cur - 1); e.preventDefault(); }
+    else if (e.key === "Home") { show(0); e.preventDefault(); }
+    else if (e.key === "End") { show(steps.length - 1); e.preventDefault(); }
+  });
+
+  // The start: the fragment, else the boundary the renderer chose.
+  var start = data.start === null ? 0 : Math.max(0, steps.indexOf(data.start));
+  var params = {};
+  location.hash.replace(/^#/, "").split("&").forEach(function (kv) {
+    var i = kv.indexOf("=");
+    if (i > 0) { params[kv.slice(0, i)] = decodeURIComponent(kv.slice(i + 1)); }
+  });
+  if (params.step !== undefined && /^\d+$/.test(params.step)) { start = parseInt(params.step, 10); }
+  if (params.pc !== undefined) {
+    var want = params.pc.toLowerCase();
+    for (var i = 0; i < steps.length; i++) { if (rows[steps[i]].pc === want) { start = i; } }
+  }
+  show(start);
+  if (params.keys) {
+    var names = { Right: "ArrowRight", Left: "ArrowLeft", j: "j", k: "k", Home: "Home", End: "End" };
+    (params.keys.match(/Right|Left|Home|End|j|k/g) || []).forEach(function (t) {
+      document.dispatchEvent(new KeyboardEvent("keydown", { key: names[t], bubbles: true, cancelable: true }));
+    });
+  }
+  document.body.dataset.ready = "1";
+})();
