@@ -7,7 +7,8 @@
 //! the Go unwinder reads (`#slot-read`, class `slot-read`, `data-slot` such as `[sp+0x0]`
 //! and `data-read`), `body[data-pc]` and `body[data-step]`, `#prev`, `#next`. The fragment
 //! `#step=N` (index among the stepped boundaries) or `#pc=0x...` picks the start, and
-//! `keys=Right,Left,j,k` replays keys as real `KeyboardEvent`s after load.
+//! `keys=RightLeftjk` replays keys as real `KeyboardEvent`s after load, `clicks=next,prev`
+//! presses the buttons.
 
 use std::fmt::Write as _;
 

@@ -106,3 +106,6 @@ pub fn apply_lesson(ex: &mut Explanation, lesson: &lesson::Lesson) {
         intro: lesson.intro.iter().map(|p| p.to_string()).collect(),
     });
 }
+
+#[cfg(test)]
+mod tests;

@@ -189,7 +189,7 @@ fn r29_state(r: &BoundaryRecord, frame: u64) -> R29State {
     let Some(d) = rel(r.r29, r.caller_sp) else {
         return invalid("not a stack address".into());
     };
-    if r.r29 % 8 != 0 {
+    if !r.r29.is_multiple_of(8) {
         return invalid("misaligned".into());
     }
     if r.r29 < below_sp8 {
@@ -217,7 +217,7 @@ fn worse(a: Option<Severity>, b: Option<Severity>) -> Option<Severity> {
     }
 }
 
-fn explain_row(row: &Row, r: &BoundaryRecord, frame: u64) -> Vec<String> {
+fn explain_row(row: &Row, frame: u64, popped: bool) -> Vec<String> {
     let mut out = Vec::new();
     let below = (-row.sp_rel).max(0) as u64;
     let stack = if row.sp_rel == 0 {
@@ -225,17 +225,27 @@ fn explain_row(row: &Row, r: &BoundaryRecord, frame: u64) -> Vec<String> {
          prologue has moved SP, or after the epilogue has popped it)."
             .to_string()
     } else if below == frame {
-        format!("SP is {}: the whole {frame:#x}-byte frame is in place.", caller_rel(row.sp_rel))
+        format!(
+            "SP is {}: the whole {frame:#x}-byte frame is in place.",
+            caller_rel(row.sp_rel)
+        )
     } else if below < frame {
         format!(
-            "SP is {}: {:#x} of the {frame:#x} bytes of the frame are on the stack, {:#x} \
-             already popped (or not yet pushed).",
+            "SP is {}: {:#x} of the {frame:#x} bytes of the frame are on the stack, {:#x} {}.",
             caller_rel(row.sp_rel),
             below,
-            frame - below
+            frame - below,
+            if popped {
+                "already popped by the epilogue"
+            } else {
+                "not yet pushed by the prologue"
+            }
         )
     } else {
-        format!("SP is {}, below the {frame:#x}-byte frame.", caller_rel(row.sp_rel))
+        format!(
+            "SP is {}, below the {frame:#x}-byte frame.",
+            caller_rel(row.sp_rel)
+        )
     };
     let meta = match row.pcsp {
         Some(p) if p == below => format!("pcsp says {p:#x}, which agrees."),
@@ -339,7 +349,6 @@ fn explain_row(row: &Row, r: &BoundaryRecord, frame: u64) -> Vec<String> {
                 .into(),
         });
     }
-    let _ = r;
     out
 }
 
@@ -365,6 +374,9 @@ pub fn build(
     records.sort_by_key(|r| r.pc);
     records.dedup_by_key(|r| r.pc);
     let mut rows = Vec::with_capacity(records.len());
+    // Whether an earlier boundary had the whole frame: a partial frame after one is being
+    // popped, before one is being pushed.
+    let mut seen_full = false;
     for (index, r) in records.iter().enumerate() {
         let sp_rel = r.sp.wrapping_sub(r.caller_sp) as i64;
         let go = walk_view(&r.go, r);
@@ -400,7 +412,8 @@ pub fn build(
             severity,
             explanation: Vec::new(),
         };
-        row.explanation = explain_row(&row, r, frame);
+        row.explanation = explain_row(&row, frame, seen_full);
+        seen_full |= sp_rel == -(frame as i64);
         rows.push(row);
     }
     let interesting: Vec<bool> = rows

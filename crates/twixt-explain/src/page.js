@@ -1,7 +1,8 @@
 // twixt explain: steps through the boundaries embedded as JSON in #twixt-data, drawing the
 // stack diagram (SVG), marking the disassembly and showing the explanation. No network, no
 // libraries. The URL fragment picks the start (#step=N, #pc=0x...) and may replay keys
-// (#keys=RightRightLeft, or j/k) as real KeyboardEvents, for headless browser tests.
+// (#keys=RightRightLeft, or j/k) as real KeyboardEvents and press buttons (#clicks=next,prev),
+// for headless browser tests.
 (function () {
   "use strict";
   var data = JSON.parse(document.getElementById("twixt-data").textContent);
@@ -39,7 +40,7 @@
     li.innerHTML = "";
     [["pc", r.pc], ["off", "+0x" + r.offset.toString(16)], ["insn", r.instruction],
      ["sp", sp], ["pcsp", r.pcsp === null ? "-" : hex(r.pcsp)],
-     ["mark", r.window ? "\u26a0 " + r.go.verdict : ""]].forEach(function (c) {
+     ["mark", r.window ? "\u26a0" : ""]].forEach(function (c) {
       var s = document.createElement("span");
       s.className = c[0];
       s.textContent = c[1];
@@ -74,49 +75,52 @@
     if (r.fp.slot_rel !== null && r.fp.slot_rel !== r.go.slot_rel) {
       slot(r.fp.slot_rel, "slot-fpread", "frame-pointer walk reads " + r.fp.read);
     }
-    var keys = [0, -frame, r.sp_rel, 24];
+    var keys = [0, -frame, r.sp_rel, 16];
     slots.forEach(function (s) { keys.push(s.addr, s.addr + 8); });
     var marks = [{ addr: 0, label: "true caller SP", cls: "mark-csp" },
                  { addr: r.sp_rel, label: "SP", cls: "mark-sp" }];
     if (r.go.computed_caller_sp_rel !== null && r.go.computed_caller_sp_rel !== 0) {
-      marks.push({ addr: r.go.computed_caller_sp_rel, label: "caller SP the Go unwinder computes (SP+pcsp)", cls: "mark-computed" });
+      marks.push({ addr: r.go.computed_caller_sp_rel, label: "computed caller SP", cls: "mark-computed" });
     }
     if (r.r29_rel !== null && r.r29.what !== "caller's R29") {
-      marks.push({ addr: r.r29_rel, label: "R29 (" + (r.r29.valid ? "valid" : r.r29.what) + ")", cls: r.r29.valid ? "mark-r29" : "mark-r29 bad" });
+      marks.push({ addr: r.r29_rel, label: "R29" + (r.r29.valid ? "" : " (" + r.r29.what + ")"), cls: r.r29.valid ? "mark-r29" : "mark-r29 bad" });
+    }
+    if (frame > 0 && -frame !== r.sp_rel) {
+      marks.push({ addr: -frame, label: "full frame", cls: "mark-frame" });
     }
     marks.forEach(function (m) { keys.push(m.addr); });
+    var highest = Math.max.apply(null, keys);
     var lowest = Math.min.apply(null, keys);
     keys.push(lowest - 16);
     keys = keys.filter(function (v, i, a) { return a.indexOf(v) === i; }).sort(function (a, b) { return b - a; });
     // y of each key: 22px per 8 bytes for small steps, a fixed break for big ones.
-    var ys = {}, breaks = [], y = 20;
+    var ys = {}, breaks = [], y = 12;
     keys.forEach(function (k, i) {
       if (i > 0) {
         var d = keys[i - 1] - k;
-        if (d <= 32) { y += d / 8 * 22; } else { breaks.push({ y: y + 21, bytes: d }); y += 44; }
+        if (d <= 32) { y += d / 8 * 22; } else { breaks.push({ y: y + 21, bytes: d }); y += 42; }
       }
       ys[k] = y;
     });
-    var height = y + 30;
-    svg.setAttribute("viewBox", "0 0 760 " + height);
+    var height = y + 24;
+    var X0 = 250, X1 = 540;
+    svg.setAttribute("viewBox", "0 0 920 " + height);
     svg.setAttribute("height", height);
-    var X0 = 150, X1 = 330;
     // Caller's frame, this frame (live), free stack below SP.
-    svg.appendChild(el("rect", { x: X0, y: ys[24], width: X1 - X0, height: ys[0] - ys[24], "class": "caller-frame" }));
-    svg.appendChild(el("text", { x: X0 + 6, y: ys[24] + 14, "class": "region-label" }, "caller's frame"));
+    svg.appendChild(el("rect", { x: X0, y: ys[highest], width: X1 - X0, height: ys[0] - ys[highest], "class": "caller-frame" }));
+    svg.appendChild(el("text", { x: X0 + 6, y: ys[highest] + 14, "class": "region-label" }, "caller's frame"));
     if (r.sp_rel < 0) {
       svg.appendChild(el("rect", { x: X0, y: ys[0], width: X1 - X0, height: ys[r.sp_rel] - ys[0], "class": "live-frame", id: "live-frame" }));
-      svg.appendChild(el("text", { x: X0 + 6, y: ys[0] + 14, "class": "region-label" }, "this frame (live): " + hex(-r.sp_rel) + " bytes"));
+      svg.appendChild(el("text", { x: X0 + 6, y: ys[0] + 14, "class": "region-label" }, "this frame: " + hex(-r.sp_rel) + " bytes"));
     }
-    svg.appendChild(el("rect", { x: X0, y: ys[r.sp_rel], width: X1 - X0, height: height - 10 - ys[r.sp_rel], "class": "free-stack" }));
-    svg.appendChild(el("text", { x: X0 + 6, y: height - 16, "class": "region-label" }, "free stack (below SP)"));
-    if (-frame !== r.sp_rel && frame > 0) {
+    svg.appendChild(el("rect", { x: X0, y: ys[r.sp_rel], width: X1 - X0, height: height - 6 - ys[r.sp_rel], "class": "free-stack" }));
+    svg.appendChild(el("text", { x: X0 + 6, y: height - 12, "class": "region-label" }, "free stack (below SP)"));
+    if (frame > 0 && -frame !== r.sp_rel) {
       svg.appendChild(el("line", { x1: X0, x2: X1, y1: ys[-frame], y2: ys[-frame], "class": "frame-bottom" }));
-      svg.appendChild(el("text", { x: X0 + 6, y: ys[-frame] - 4, "class": "region-label" }, "bottom of the full " + hex(frame) + "-byte frame"));
     }
     breaks.forEach(function (b) {
-      svg.appendChild(el("rect", { x: X0 - 4, y: b.y - 7, width: X1 - X0 + 8, height: 14, "class": "gap" }));
-      svg.appendChild(el("text", { x: (X0 + X1) / 2, y: b.y + 4, "class": "gap-label", "text-anchor": "middle" }, "\u2248 " + hex(b.bytes) + " bytes"));
+      svg.appendChild(el("rect", { x: X1 - 118, y: b.y - 8, width: 112, height: 16, "class": "gap" }));
+      svg.appendChild(el("text", { x: X1 - 12, y: b.y + 4, "class": "gap-label", "text-anchor": "end" }, "\u22ee " + hex(b.bytes) + " bytes"));
     });
     // Slots, the read slot on top.
     slots.sort(function (a, b) { return (a.kind === "slot-read") - (b.kind === "slot-read"); });
@@ -125,7 +129,7 @@
       var top = ys[s.addr + 8], bot = ys[s.addr];
       var cls = "slot " + s.kind;
       if (s.kind === "slot-read") { cls += r.go.verdict === "ok" ? " good" : " bad"; }
-      var rect = el("rect", { x: X0 + 20, y: top + 1, width: X1 - X0 - 40, height: bot - top - 2, "class": cls });
+      var rect = el("rect", { x: X0 + 40, y: top + 1, width: X1 - X0 - 80, height: bot - top - 2, "class": cls });
       rect.setAttribute("data-slot", r.go.slot_sp !== null && s.kind === "slot-read" ? r.go.slot_sp : callerRel(s.addr));
       if (s.kind === "slot-read") {
         rect.setAttribute("data-read", r.go.read);
@@ -136,22 +140,21 @@
       labelled[s.addr] = n + 1;
       svg.appendChild(el("text", { x: X1 + 10, y: (top + bot) / 2 + 4 + n * 13, "class": "slot-label " + s.kind }, s.label));
     });
-    // Address labels at the left for every key.
+    // The left axis: every key's address, with the markers at that address named and
+    // pointed at.
     keys.forEach(function (k) {
-      if (k === 24 || k === keys[keys.length - 1]) { return; }
-      svg.appendChild(el("text", { x: X0 - 8, y: ys[k] + 4, "class": "addr", "text-anchor": "end" }, callerRel(k)));
-      svg.appendChild(el("line", { x1: X0 - 4, x2: X0, y1: ys[k], y2: ys[k], "class": "tick" }));
-    });
-    // Markers: arrows on the right edge of the column.
-    var used = {};
-    marks.forEach(function (m) {
-      var yy = ys[m.addr];
-      var n = used[m.addr] || 0;
-      used[m.addr] = n + 1;
-      var g = el("g", { "class": "marker " + m.cls, "data-rel": String(m.addr) });
-      g.appendChild(el("line", { x1: X1 - 30, x2: X1 + 6, y1: yy, y2: yy }));
-      g.appendChild(el("polygon", { points: (X1 - 30) + "," + yy + " " + (X1 - 22) + "," + (yy - 5) + " " + (X1 - 22) + "," + (yy + 5) }));
-      g.appendChild(el("text", { x: X1 + 10 + 0, y: yy - 4 - n * 13 }, m.label));
+      var here = marks.filter(function (m) { return m.addr === k; });
+      if (k === keys[keys.length - 1] || (k === 16 && !here.length)) { return; }
+      var g = el("g", { "class": here.length ? "marker " + here.map(function (m) { return m.cls; }).join(" ") : "axis", "data-rel": String(k) });
+      var label = k === 0 ? "caller" : callerRel(k);
+      if (here.length) { label = here.map(function (m) { return m.label; }).join(", ") + " \u2192 " + label; }
+      g.appendChild(el("text", { x: X0 - 26, y: ys[k] + 4, "text-anchor": "end" }, label));
+      if (here.length) {
+        g.appendChild(el("line", { x1: X0 - 22, x2: X0 + 30, y1: ys[k], y2: ys[k] }));
+        g.appendChild(el("polygon", { points: (X0 + 30) + "," + ys[k] + " " + (X0 + 22) + "," + (ys[k] - 5) + " " + (X0 + 22) + "," + (ys[k] + 5) }));
+      } else {
+        g.appendChild(el("line", { x1: X0 - 6, x2: X0, y1: ys[k], y2: ys[k] }));
+      }
       svg.appendChild(g);
     });
   }
@@ -227,6 +230,12 @@
     var names = { Right: "ArrowRight", Left: "ArrowLeft", j: "j", k: "k", Home: "Home", End: "End" };
     (params.keys.match(/Right|Left|Home|End|j|k/g) || []).forEach(function (t) {
       document.dispatchEvent(new KeyboardEvent("keydown", { key: names[t], bubbles: true, cancelable: true }));
+    });
+  }
+  if (params.clicks) {
+    params.clicks.split(",").forEach(function (id) {
+      var b = document.getElementById(id);
+      if (b && b.tagName === "BUTTON") { b.click(); }
     });
   }
   document.body.dataset.ready = "1";

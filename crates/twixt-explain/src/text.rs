@@ -53,7 +53,7 @@ fn r29_pos(row: &Row) -> String {
 /// The frame-pointer validity column.
 pub fn r29_valid(row: &Row) -> String {
     if row.r29.valid {
-        format!("yes ({})", row.r29.what)
+        format!("yes: {}", row.r29.what)
     } else {
         format!("no: {}", row.r29.what)
     }
@@ -127,7 +127,7 @@ pub fn render(ex: &Explanation, color: bool) -> String {
     );
     let _ = writeln!(out);
 
-    let cells: Vec<[String; 10]> = ex
+    let cells: Vec<[String; 11]> = ex
         .shown
         .iter()
         .filter_map(|&i| ex.rows.get(i))
@@ -147,7 +147,8 @@ pub fn render(ex: &Explanation, color: bool) -> String {
                     r.unsafe_point,
                     if r.preemptible { " yes" } else { " no" }
                 ),
-                format!("{} {}", r29_pos(r), r29_valid(r)),
+                r29_pos(r),
+                r29_valid(r),
                 go_reads(r),
                 verdict(&r.go),
                 verdict(&r.fp),
@@ -161,7 +162,8 @@ pub fn render(ex: &Explanation, color: bool) -> String {
         "SP",
         "PCSP",
         "UNSAFE/ASYNC",
-        "R29 / FRAME POINTER?",
+        "R29",
+        "VALID FP?",
         "GO UNWINDER READS",
         "GO",
         "FP",

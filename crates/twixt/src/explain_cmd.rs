@@ -11,7 +11,8 @@ use twixt_explain::{Selection, lesson};
 
 /// Arguments of `twixt explain`.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Columns: PC and offset, the instruction about to execute, SP relative \
+#[command(
+    after_help = "Columns: PC and offset, the instruction about to execute, SP relative \
     to the caller's SP, the pcsp value (the frame the metadata claims), the UnsafePoint value \
     and whether asynchronous preemption may land there, R29 and whether it is a valid frame \
     pointer, where the Go unwinder reads the return PC and what it finds there, and the \
@@ -28,7 +29,8 @@ use twixt_explain::{Selection, lesson};
     directory (one holding manifest.json) beside the executable or in any directory above \
     it, then in the current directory or any directory above it.\n\n\
     Colour: --color auto (the default) colours only when stdout is a terminal and NO_COLOR \
-    is not set; --color always overrides both.")]
+    is not set; --color always overrides both."
+)]
 pub struct ExplainArgs {
     /// A Go linux/arm64 binary (not with --lesson).
     #[arg(required_unless_present = "lesson", conflicts_with = "lesson")]
@@ -181,7 +183,10 @@ pub fn run(args: ExplainArgs) -> Result<ExitCode, String> {
     if to_stdout {
         print!("{}", twixt_explain::html::render(&ex));
     } else {
-        print!("{}", twixt_explain::text::render(&ex, use_color(args.color)));
+        print!(
+            "{}",
+            twixt_explain::text::render(&ex, use_color(args.color))
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
