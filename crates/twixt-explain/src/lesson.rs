@@ -99,6 +99,9 @@ pub const LESSONS: &[Lesson] = &[
             "The scan confirms this as a preemptible window: asynchronous preemption may land on \
              the second ADD, and the Go unwinder then reads the return PC from the wrong slot, \
              exactly as in the pre-fix non-leaf epilogue.",
+            "Two instructions earlier the table shows a second, smaller window: the leaf \
+             epilogue recomputes R29 with two ADDs as well, so for one instruction R29 is \
+             half-computed and a frame-pointer walk reads its return PC from the wrong place.",
         ],
     },
 ];

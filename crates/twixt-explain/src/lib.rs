@@ -10,14 +10,13 @@
 pub mod html;
 pub mod lesson;
 pub mod model;
-mod record;
 pub mod text;
 
 use std::sync::Mutex;
 
 pub use model::{Explanation, Selection, build};
-pub use record::{BoundaryRecord, WalkRecord};
-use twixt_check::GoProgram;
+pub use twixt_check::{BoundaryRecord, WalkRecord};
+use twixt_check::{GoProgram, ScanOptions};
 
 /// Why a function cannot be explained.
 #[derive(Debug, thiserror::Error)]
@@ -56,12 +55,29 @@ pub fn collect(prog: &GoProgram<'_>, function: &str) -> Result<Vec<BoundaryRecor
         });
     }
     let out: Mutex<Vec<BoundaryRecord>> = Mutex::new(Vec::new());
-    let _ = &out;
-    Err(ExplainError::Unanalysed {
-        binary,
-        name: function.into(),
-        reason: "the scanner's per-boundary records are not available yet".into(),
-    })
+    let on_boundary = |r: &BoundaryRecord| {
+        // A poisoned lock only means another callback panicked; keep what was collected.
+        let mut v = out.lock().unwrap_or_else(|e| e.into_inner());
+        v.push(r.clone());
+    };
+    let filter = |name: &str| name == function;
+    let options = ScanOptions {
+        filter: Some(&filter),
+        on_boundary: Some(&on_boundary),
+        jobs: 1,
+        ..Default::default()
+    };
+    let report = twixt_check::scan(prog, &options)?;
+    if let Some(u) = report.unanalysed.iter().find(|u| u.function == function) {
+        return Err(ExplainError::Unanalysed {
+            binary,
+            name: function.into(),
+            reason: u.reason.clone(),
+        });
+    }
+    let mut records = out.into_inner().unwrap_or_else(|e| e.into_inner());
+    records.sort_by_key(|r| r.pc);
+    Ok(records)
 }
 
 /// Collects and builds the model for `function` of `prog`.

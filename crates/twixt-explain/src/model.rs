@@ -338,14 +338,24 @@ fn explain_row(row: &Row, frame: u64, popped: bool) -> Vec<String> {
     }
     out.push(fp);
 
+    let go_wrong = row.go.verdict != "ok";
     if let Some(sev) = row.severity {
-        out.push(match sev {
-            Severity::Preemptible => "Window (preemptible): the runtime itself can stop the \
-                goroutine here, and its stack scan then goes wrong."
+        out.push(match (sev, go_wrong) {
+            (Severity::Preemptible, true) => "Window (preemptible): the runtime itself can stop \
+                the goroutine here, and its stack scan then goes wrong."
                 .into(),
-            Severity::SignalOnly => "Window (signal-only): only a profiling signal or crash \
-                handler can land here; it gets a wrong traceback, the runtime does not \
+            (Severity::SignalOnly, true) => "Window (signal-only): only a profiling signal or \
+                crash handler can land here; it gets a wrong traceback, the runtime does not \
                 crash."
+                .into(),
+            (Severity::Preemptible, false) => "Window for frame-pointer unwinders \
+                (preemptible): the runtime may stop the goroutine here, and a frame-pointer \
+                traceback taken then (the execution tracer, perf, eBPF) is wrong; Go's own \
+                stack scan is not affected."
+                .into(),
+            (Severity::SignalOnly, false) => "Window for frame-pointer unwinders \
+                (signal-only): a profiling signal landing here (perf, eBPF) gets a wrong \
+                frame-pointer traceback; Go's own stack scan is not affected."
                 .into(),
         });
     }
