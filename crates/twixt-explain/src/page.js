@@ -80,10 +80,10 @@
     var marks = [{ addr: 0, label: "true caller SP", cls: "mark-csp" },
                  { addr: r.sp_rel, label: "SP", cls: "mark-sp" }];
     if (r.go.computed_caller_sp_rel !== null && r.go.computed_caller_sp_rel !== 0) {
-      marks.push({ addr: r.go.computed_caller_sp_rel, label: "computed caller SP", cls: "mark-computed" });
+      marks.push({ addr: r.go.computed_caller_sp_rel, label: "SP+pcsp", cls: "mark-computed" });
     }
     if (r.r29_rel !== null && r.r29.what !== "caller's R29") {
-      marks.push({ addr: r.r29_rel, label: "R29" + (r.r29.valid ? "" : " (" + r.r29.what + ")"), cls: r.r29.valid ? "mark-r29" : "mark-r29 bad" });
+      marks.push({ addr: r.r29_rel, label: r.r29.valid ? "R29" : "R29 (invalid)", cls: r.r29.valid ? "mark-r29" : "mark-r29 bad" });
     }
     if (frame > 0 && -frame !== r.sp_rel) {
       marks.push({ addr: -frame, label: "full frame", cls: "mark-frame" });
@@ -102,10 +102,11 @@
       }
       ys[k] = y;
     });
-    var height = y + 24;
-    var X0 = 250, X1 = 540;
-    svg.setAttribute("viewBox", "0 0 920 " + height);
-    svg.setAttribute("height", height);
+    var height = Math.max(y + 24, 300);
+    var X0 = 270, X1 = 490;
+    // Width 100% and no height: the browser keeps the aspect ratio, so the drawing fills the
+    // pane from the top.
+    svg.setAttribute("viewBox", "0 0 850 " + height);
     // Caller's frame, this frame (live), free stack below SP.
     svg.appendChild(el("rect", { x: X0, y: ys[highest], width: X1 - X0, height: ys[0] - ys[highest], "class": "caller-frame" }));
     svg.appendChild(el("text", { x: X0 + 6, y: ys[highest] + 14, "class": "region-label" }, "caller's frame"));
@@ -118,13 +119,13 @@
     if (frame > 0 && -frame !== r.sp_rel) {
       svg.appendChild(el("line", { x1: X0, x2: X1, y1: ys[-frame], y2: ys[-frame], "class": "frame-bottom" }));
     }
+    var labels = [];
     breaks.forEach(function (b) {
-      svg.appendChild(el("rect", { x: X1 - 118, y: b.y - 8, width: 112, height: 16, "class": "gap" }));
-      svg.appendChild(el("text", { x: X1 - 12, y: b.y + 4, "class": "gap-label", "text-anchor": "end" }, "\u22ee " + hex(b.bytes) + " bytes"));
+      svg.appendChild(el("rect", { x: X0 - 4, y: b.y - 5, width: X1 - X0 + 8, height: 10, "class": "gap" }));
+      labels.push({ y: b.y + 4, text: "\u22ee " + hex(b.bytes) + " bytes not drawn", cls: "gap-label" });
     });
     // Slots, the read slot on top.
     slots.sort(function (a, b) { return (a.kind === "slot-read") - (b.kind === "slot-read"); });
-    var labelled = {};
     slots.forEach(function (s) {
       var top = ys[s.addr + 8], bot = ys[s.addr];
       var cls = "slot " + s.kind;
@@ -136,9 +137,15 @@
         rect.id = "slot-read";
       }
       svg.appendChild(rect);
-      var n = labelled[s.addr] || 0;
-      labelled[s.addr] = n + 1;
-      svg.appendChild(el("text", { x: X1 + 10, y: (top + bot) / 2 + 4 + n * 13, "class": "slot-label " + s.kind }, s.label));
+      labels.push({ y: (top + bot) / 2 + 4, text: s.label, cls: "slot-label " + s.kind });
+    });
+    // Labels beside the column, pushed apart so that none overlap.
+    labels.sort(function (a, b) { return a.y - b.y; });
+    var last = -Infinity;
+    labels.forEach(function (l) {
+      var yy = Math.max(l.y, last + 15);
+      last = yy;
+      svg.appendChild(el("text", { x: X1 + 10, y: yy, "class": l.cls }, l.text));
     });
     // The left axis: every key's address, with the markers at that address named and
     // pointed at.
@@ -194,7 +201,12 @@
     if (old) { old.classList.remove("current"); }
     var li = document.getElementById("b-" + r.index);
     li.classList.add("current");
-    if (li.scrollIntoView) { li.scrollIntoView({ block: "nearest" }); }
+    // Scroll the disassembly pane only (scrollIntoView would scroll the page too).
+    var pane = document.getElementById("disasm-pane");
+    var rel = li.offsetTop; // the pane is the offsetParent (position: relative)
+    if (rel < pane.scrollTop + 40 || rel > pane.scrollTop + pane.clientHeight - 40) {
+      pane.scrollTop = Math.max(0, rel - pane.clientHeight / 2);
+    }
     document.getElementById("prev").disabled = cur === 0;
     document.getElementById("next").disabled = cur === steps.length - 1;
     diagram(r);
