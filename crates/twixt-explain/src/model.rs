@@ -284,7 +284,9 @@ fn explain_row(row: &Row, frame: u64, popped: bool) -> Vec<String> {
         _ => gp.push_str("The Go unwinder reads no return PC here."),
     }
     if go.verdict == "ok" {
-        gp.push_str(" That is the true return PC: the traceback is right.");
+        if go.read.is_some() {
+            gp.push_str(" That is the true return PC: the traceback is right.");
+        }
     } else {
         gp.push_str(&format!(" The true return PC is {}", row.true_return_pc));
         match &row.true_slot_sp {

@@ -188,10 +188,3 @@ fn html_is_self_contained_and_embeds_the_model() {
     assert_eq!(v["rows"].as_array().map(Vec::len), Some(17));
     assert_eq!(v["start"], 14);
 }
-
-#[test]
-fn dump_for_eyes() {
-    if let Ok(p) = std::env::var("TWIXT_EXPLAIN_DUMP") {
-        std::fs::write(p, crate::html::render(&model(Selection::Interesting))).unwrap();
-    }
-}

@@ -185,6 +185,14 @@ pub fn render(ex: &Explanation, color: bool) -> String {
         }
         s.trim_end().to_string()
     };
+    if cells.is_empty() {
+        let _ = writeln!(
+            out,
+            "No boundary moves SP away from the steady frame, disagrees with pcsp or is a \
+             window: --all shows every boundary."
+        );
+        return out;
+    }
     let _ = writeln!(out, "{}", paint(BOLD, &line(&header)));
     let mut prev: Option<usize> = None;
     for (cell, &i) in cells.iter().zip(ex.shown.iter()) {

@@ -216,6 +216,29 @@ fn lesson_goldens() {
 }
 
 #[test]
+fn all_shows_every_boundary() {
+    let ex = model("go1.23.4/frames", "main.nonleaf70000");
+    let out = stdout(&twixt(&[
+        "explain",
+        "corpus/go1.23.4/frames",
+        "main.nonleaf70000",
+        "--all",
+        "--color",
+        "never",
+    ]));
+    let rows = out
+        .lines()
+        .filter(|l| l.get(4..6) == Some("0x") && l.contains(" +0x"))
+        .count();
+    assert_eq!(rows, ex.rows.len());
+    assert!(
+        ex.shown.len() < ex.rows.len(),
+        "the default view is a selection"
+    );
+    assert!(!out.contains("... "), "no elided boundaries with --all");
+}
+
+#[test]
 fn colour_only_when_asked() {
     let args = ["explain", "corpus/go1.23.4/frames", "main.nonleaf70000"];
     // stdout is a pipe: auto means none.
