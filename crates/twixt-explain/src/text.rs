@@ -38,24 +38,19 @@ pub fn wrap(text: &str, indent: &str, width: usize) -> String {
     out
 }
 
-/// The R29 position column: relative to SP when near it, `caller's` when it is the
-/// caller's R29.
-fn r29_pos(row: &Row) -> String {
+/// The R29 column: where R29 points (relative to SP when near it) and whether it is a valid
+/// frame pointer, and if not, why.
+pub fn r29_cell(row: &Row) -> String {
     if row.r29.what == "caller's R29" {
-        return "caller's".into();
+        return "caller's (valid)".into();
     }
-    match row.r29_sp {
-        Some(d) => signed("sp", d),
-        None => "far".into(),
-    }
-}
-
-/// The frame-pointer validity column.
-pub fn r29_valid(row: &Row) -> String {
+    let at = row
+        .r29_sp
+        .map_or_else(|| "far".to_string(), |d| signed("sp", d));
     if row.r29.valid {
-        format!("yes: {}", row.r29.what)
+        format!("{at} (valid record)")
     } else {
-        format!("no: {}", row.r29.what)
+        format!("{at}: invalid, {}", row.r29.what)
     }
 }
 
@@ -127,7 +122,7 @@ pub fn render(ex: &Explanation, color: bool) -> String {
     );
     let _ = writeln!(out);
 
-    let cells: Vec<[String; 11]> = ex
+    let cells: Vec<[String; 10]> = ex
         .shown
         .iter()
         .filter_map(|&i| ex.rows.get(i))
@@ -147,8 +142,7 @@ pub fn render(ex: &Explanation, color: bool) -> String {
                     r.unsafe_point,
                     if r.preemptible { " yes" } else { " no" }
                 ),
-                r29_pos(r),
-                r29_valid(r),
+                r29_cell(r),
                 go_reads(r),
                 verdict(&r.go),
                 verdict(&r.fp),
@@ -161,9 +155,8 @@ pub fn render(ex: &Explanation, color: bool) -> String {
         "INSTRUCTION",
         "SP",
         "PCSP",
-        "UNSAFE/ASYNC",
-        "R29",
-        "VALID FP?",
+        "UNSAFE",
+        "R29 (FRAME POINTER?)",
         "GO UNWINDER READS",
         "GO",
         "FP",
@@ -247,9 +240,9 @@ pub fn render(ex: &Explanation, color: bool) -> String {
         "{}",
         paint(
             DIM,
-            "! a window (go or fp walk wrong)  > the boundary explained below  SP relative to \
-             the caller's SP  UNSAFE: PCDATA UnsafePoint, ASYNC: may asynchronous preemption \
-             land here"
+            "! a window (go or fp walk wrong)  > the boundary explained below  SP: relative to \
+             the caller's SP  UNSAFE: PCDATA UnsafePoint, then whether asynchronous preemption \
+             may land here"
         )
     );
     if let Some(row) = ex.start.and_then(|i| ex.rows.get(i)) {
