@@ -251,6 +251,36 @@ fn colour_only_when_asked() {
     assert!(!stdout(&twixt(&never)).contains('\x1b'));
 }
 
+/// Runs twixt on a pseudo-terminal (util-linux `script`, part of Debian's essential
+/// bsdutils) so that `--color auto` sees a terminal.
+fn on_terminal(no_color: bool) -> String {
+    let cmd = format!(
+        "'{}' explain corpus/go1.23.4/frames main.nonleaf70000",
+        env!("CARGO_BIN_EXE_twixt")
+    );
+    let mut c = Command::new("script");
+    c.args(["-qec", &cmd, "/dev/null"])
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+        .env_remove("NO_COLOR");
+    if no_color {
+        c.env("NO_COLOR", "1");
+    }
+    let o = c
+        .output()
+        .expect("util-linux `script` (Debian bsdutils) runs the command on a terminal");
+    stdout(&o)
+}
+
+#[test]
+fn colour_on_a_terminal_unless_no_color() {
+    let tty = on_terminal(false);
+    assert!(tty.contains("unexpected-return-pc"), "{tty}");
+    assert!(tty.contains("\x1b[1;31m"), "a terminal gets colour");
+    let plain = on_terminal(true);
+    assert!(plain.contains("unexpected-return-pc"), "{plain}");
+    assert!(!plain.contains('\x1b'), "NO_COLOR turns it off");
+}
+
 #[test]
 fn at_marks_and_explains_a_boundary() {
     let ex = model("go1.23.4/frames", "main.nonleaf70000");
