@@ -26,7 +26,9 @@ pub struct Explanation {
     pub frame: u64,
     /// Every boundary the scan ran, sorted by PC.
     pub rows: Vec<Row>,
-    /// Indices into `rows` of the rows the table shows (sorted).
+    /// Indices into `rows` of the rows the table shows (sorted): by default every boundary
+    /// where SP is not the steady frame, pcsp is not the steady value, the frame record is
+    /// not in place or a walk goes wrong, with two neighbours each.
     pub shown: Vec<usize>,
     /// Index into `rows` of the boundary to start at (marked `>` in the table).
     pub start: Option<usize>,
@@ -430,7 +432,12 @@ pub fn build(
     }
     let interesting: Vec<bool> = rows
         .iter()
-        .map(|r| r.window || r.sp_rel != -(frame as i64) || r.pcsp != Some(frame))
+        .map(|r| {
+            // Where the frame record is not in place (R29 restored or not yet set) the
+            // prologue or an epilogue is under way even while SP still holds the frame.
+            let record = frame == 0 || r.r29.what == "record at sp-8";
+            r.window || r.sp_rel != -(frame as i64) || r.pcsp != Some(frame) || !record
+        })
         .collect();
     let shown = match selection {
         Selection::All => (0..rows.len()).collect(),

@@ -126,8 +126,9 @@ fn rows_sorted_and_window_found() {
 #[test]
 fn default_view_keeps_prologue_epilogue_and_neighbours() {
     let ex = model(Selection::Interesting);
-    // Rows 0-1 (before the frame exists) and two neighbours, 14-16 and two before.
-    assert_eq!(ex.shown, vec![0, 1, 2, 3, 12, 13, 14, 15, 16]);
+    // Rows 0-2 (no frame or no frame record yet) and two neighbours; 13-16 (the record
+    // restored, then SP popped) and two before.
+    assert_eq!(ex.shown, vec![0, 1, 2, 3, 4, 11, 12, 13, 14, 15, 16]);
     let all = model(Selection::All);
     assert_eq!(all.shown.len(), all.rows.len());
 }
@@ -163,7 +164,7 @@ fn text_marks_window_and_start_without_colour() {
         "{line}"
     );
     assert!(
-        t.contains("... 8 boundaries with the whole frame in place"),
+        t.contains("... 6 boundaries with the whole frame in place"),
         "{t}"
     );
     let coloured = crate::text::render(&ex, true);
