@@ -325,6 +325,51 @@ impl std::fmt::Display for SynthError {
 
 impl std::error::Error for SynthError {}
 
+/// The signature of frame size `a` without synthesizing the code (`None` where
+/// [`synthesize`] refuses the size).
+pub fn signature(generation: Generation, a: u64, shape: Shape) -> Option<Signature> {
+    if !a.is_multiple_of(16) || a >= 1 << 32 || (a == 0 && shape == Shape::NonLeaf) {
+        return None;
+    }
+    let mut sig = Signature {
+        prologue_kind: 0,
+        prologue: None,
+        leaf_r29: None,
+        pop: None,
+        pop_kind: PopKind::None,
+    };
+    if a == 0 {
+        return Some(sig);
+    }
+    if a > 0xf0 {
+        sig.prologue_kind = 2;
+        sig.prologue = Some(add_class(a));
+    } else {
+        sig.prologue_kind = 1;
+    }
+    match shape {
+        Shape::Leaf => {
+            sig.pop_kind = PopKind::Add;
+            sig.pop = Some(add_class(a));
+            if generation.leaf_r29_first() {
+                sig.leaf_r29 = Some(add_class(a - 8));
+            }
+        }
+        Shape::NonLeaf if generation.small_movd_p() && a <= 0xf0 => {
+            sig.pop_kind = PopKind::PostIndex;
+        }
+        Shape::NonLeaf if generation.fixed_nonleaf() && a >= 1 << 12 => {
+            sig.pop_kind = PopKind::ViaR27;
+            sig.pop = Some(mov_class(a));
+        }
+        Shape::NonLeaf => {
+            sig.pop_kind = PopKind::Add;
+            sig.pop = Some(add_class(a));
+        }
+    }
+    Some(sig)
+}
+
 /// The byte offset of the callee from the function entry, for the non-leaf BL.
 pub const CALLEE_OFFSET: i32 = 0x4_0000;
 
@@ -543,6 +588,18 @@ pub fn synthesize(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cheap_signature_is_the_synthesized_one() {
+        for g in Generation::ALL {
+            for shape in Shape::ALL {
+                for a in (0..0x30000u64).step_by(16).chain((0xfff000..0x1010000).step_by(0x1010)) {
+                    let s = synthesize(g, a, shape).ok().map(|f| f.signature);
+                    assert_eq!(signature(g, a, shape), s, "{g} {a:#x} {shape:?}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn classes_follow_the_assembler() {
