@@ -296,17 +296,18 @@ impl Checker {
             fp: r.fp,
         };
         let trace = fp::walk(mem, start, 64);
-        let fj = fp::judge(&trace, start, &[CALLER_RET, GOEXIT_ENTRY + 4], self.caller_fp());
-        let fp = (fj.verdict != FpVerdict::Ok).then(|| {
-            (
-                fj.verdict,
-                if preempt {
-                    Severity::Preemptible
-                } else {
-                    Severity::SignalOnly
-                },
-            )
-        });
+        let fj = fp::judge(
+            &trace,
+            start,
+            &[CALLER_RET, GOEXIT_ENTRY + 4],
+            self.caller_fp(),
+        );
+        let severity = if preempt {
+            Severity::Preemptible
+        } else {
+            Severity::SignalOnly
+        };
+        let fp = (fj.verdict != FpVerdict::Ok).then_some((fj.verdict, severity));
         BoundaryJudgement { index, go, fp }
     }
 

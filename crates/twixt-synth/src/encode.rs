@@ -164,10 +164,7 @@ impl Op {
                 sub,
             } => {
                 let base = if sub { 0xd100_0000 } else { 0x9100_0000 };
-                base | u32::from(lsl12) << 22
-                    | u32::from(imm12 & 0xfff) << 10
-                    | r(rn) << 5
-                    | r(rd)
+                base | u32::from(lsl12) << 22 | u32::from(imm12 & 0xfff) << 10 | r(rn) << 5 | r(rd)
             }
             Op::AddExt { rd, rn, rm, sub } => {
                 let base = if sub { 0xcb20_0000 } else { 0x8b20_0000 };

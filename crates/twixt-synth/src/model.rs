@@ -314,10 +314,16 @@ impl std::fmt::Display for SynthError {
         match self {
             SynthError::Unaligned(a) => write!(f, "frame size {a:#x} is not a multiple of 16"),
             SynthError::NonLeafWithoutFrame => {
-                write!(f, "a non-leaf function always has a frame (frame size 0 is leaf-only)")
+                write!(
+                    f,
+                    "a non-leaf function always has a frame (frame size 0 is leaf-only)"
+                )
             }
             SynthError::TooLarge(a) => {
-                write!(f, "frame size {a:#x} is above the modelled range (< 0x100000000)")
+                write!(
+                    f,
+                    "frame size {a:#x} is above the modelled range (< 0x100000000)"
+                )
             }
         }
     }
@@ -593,7 +599,10 @@ mod tests {
     fn the_cheap_signature_is_the_synthesized_one() {
         for g in Generation::ALL {
             for shape in Shape::ALL {
-                for a in (0..0x30000u64).step_by(16).chain((0xfff000..0x1010000).step_by(0x1010)) {
+                for a in (0..0x30000u64)
+                    .step_by(16)
+                    .chain((0xfff000..0x1010000).step_by(0x1010))
+                {
                     let s = synthesize(g, a, shape).ok().map(|f| f.signature);
                     assert_eq!(signature(g, a, shape), s, "{g} {a:#x} {shape:?}");
                 }

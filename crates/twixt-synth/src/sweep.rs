@@ -100,8 +100,7 @@ pub fn sweep(
                 for (j, _) in &judged {
                     if let Some((v, s)) = j.go {
                         hit.insert((Unwinder::Go, s));
-                        *out
-                            .verdicts
+                        *out.verdicts
                             .entry((Unwinder::Go, s))
                             .or_default()
                             .entry(v.name().to_string())
@@ -109,8 +108,7 @@ pub fn sweep(
                     }
                     if let Some((v, s)) = j.fp {
                         hit.insert((Unwinder::Fp, s));
-                        *out
-                            .verdicts
+                        *out.verdicts
                             .entry((Unwinder::Fp, s))
                             .or_default()
                             .entry(v.name().to_string())
@@ -159,9 +157,9 @@ fn describe_class(x: &str, c: ConstClass) -> String {
         ConstClass::Split => format!(
             "0xffff < {x} <= 0xffffff and {x} & 0xfff != 0 and {x} is not a logical immediate"
         ),
-        ConstClass::Wide => format!(
-            "{x} > 0xffffff and {x} is neither one 16-bit chunk nor a logical immediate"
-        ),
+        ConstClass::Wide => {
+            format!("{x} > 0xffffff and {x} is neither one 16-bit chunk nor a logical immediate")
+        }
     }
 }
 

@@ -82,10 +82,7 @@ fn synthesized_prologues_and_epilogues_equal_the_real_ones() {
                     .position(|&w| w == 0xd100_23fd)
                     .expect("sub x29, sp, #8");
                 // The epilogue, by structure.
-                let ret = words
-                    .iter()
-                    .position(|&w| w == 0xd65f_03c0)
-                    .expect("ret");
+                let ret = words.iter().position(|&w| w == 0xd65f_03c0).expect("ret");
                 let mut first = ret;
                 while first > 0 {
                     let e = twixt_arm64::classify(entry + 4 * (first as u64 - 1), words[first - 1]);
@@ -95,7 +92,9 @@ fn synthesized_prologues_and_epilogues_equal_the_real_ones() {
                         break;
                     }
                 }
-                let mut check = |what: &str, real: std::ops::RangeInclusive<usize>, model: std::ops::Range<usize>| {
+                let mut check = |what: &str,
+                                 real: std::ops::RangeInclusive<usize>,
+                                 model: std::ops::Range<usize>| {
                     compared += 1;
                     let rw = &words[real.clone()];
                     let mw = &s.words[model.clone()];
@@ -106,7 +105,8 @@ fn synthesized_prologues_and_epilogues_equal_the_real_ones() {
                         return;
                     }
                     for (ri, mi) in real.zip(model) {
-                        if pcsp_at(ri) != s.pcsp[mi] || norm(up_at(ri)) != norm(s.unsafe_point[mi]) {
+                        if pcsp_at(ri) != s.pcsp[mi] || norm(up_at(ri)) != norm(s.unsafe_point[mi])
+                        {
                             failures.push(format!(
                                 "{label} {name} {what} +{:#x}: real pcsp {:#x} unsafe {}, model pcsp {:#x} unsafe {}",
                                 4 * ri, pcsp_at(ri), up_at(ri), s.pcsp[mi], s.unsafe_point[mi]
@@ -130,16 +130,33 @@ fn synthesized_prologues_and_epilogues_equal_the_real_ones() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert_eq!(compared, 11 * 12 * 2 * 2);
 }
 
 #[test]
 fn every_corpus_version_has_a_generation() {
     for v in [
-        "go1.19.8", "go1.21.13", "go1.22.10", "go1.23.4", "go1.23.9", "go1.24.3", "go1.24.11",
-        "go1.25.0", "go1.25.5", "go1.26.6", "go1.27.3",
+        "go1.19.8",
+        "go1.21.13",
+        "go1.22.10",
+        "go1.23.4",
+        "go1.23.9",
+        "go1.24.3",
+        "go1.24.11",
+        "go1.25.0",
+        "go1.25.5",
+        "go1.26.6",
+        "go1.27.3",
     ] {
-        assert!(Generation::of(GoVersion::parse(v).unwrap()).is_some(), "{v}");
+        assert!(
+            Generation::of(GoVersion::parse(v).unwrap()).is_some(),
+            "{v}"
+        );
     }
 }

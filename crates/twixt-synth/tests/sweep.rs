@@ -109,7 +109,11 @@ fn the_predicates_name_the_split_class() {
         if g == Generation::Fixed {
             assert!(nonleaf.sets[&go_pre].sizes.is_empty());
         } else {
-            assert_eq!(nonleaf.predicates[&go_pre].as_deref(), Ok(split), "{g} non-leaf");
+            assert_eq!(
+                nonleaf.predicates[&go_pre].as_deref(),
+                Ok(split),
+                "{g} non-leaf"
+            );
             // 70000 = 0x11170 splits; 0x1fff0 is a logical immediate and does not.
             assert!(nonleaf.sets[&go_pre].sizes.contains(&70000));
         }

@@ -40,7 +40,9 @@ fn parse_frames(text: &str) -> Result<(u64, u64), String> {
         return Err(bad("LO is above HI"));
     }
     if hi > MAX_FRAME {
-        return Err(bad(&format!("HI is above {MAX_FRAME:#x}, the largest frame modelled")));
+        return Err(bad(&format!(
+            "HI is above {MAX_FRAME:#x}, the largest frame modelled"
+        )));
     }
     Ok((lo, hi))
 }
@@ -64,7 +66,8 @@ pub fn run(args: &FuzzArgs) -> Result<ExitCode, String> {
         ShapeArg::Nonleaf => vec![Shape::NonLeaf],
         ShapeArg::Both => Shape::ALL.to_vec(),
     };
-    let per_shape = (hi / 16).saturating_sub(lo.div_ceil(16)) + u64::from(lo.div_ceil(16) * 16 <= hi);
+    let per_shape =
+        (hi / 16).saturating_sub(lo.div_ceil(16)) + u64::from(lo.div_ceil(16) * 16 <= hi);
     let total = per_shape * (generations.len() * shapes.len()) as u64;
     let bar = progress_bar(total);
     let mut results = Vec::new();
@@ -145,7 +148,10 @@ fn render_text(results: &[ShapeSweep], lo: u64, hi: u64) -> String {
             r.checked,
             r.boundaries,
             if r.skipped > 0 {
-                format!(" ({} sizes skipped: a non-leaf function always has a frame)", r.skipped)
+                format!(
+                    " ({} sizes skipped: a non-leaf function always has a frame)",
+                    r.skipped
+                )
             } else {
                 String::new()
             }
