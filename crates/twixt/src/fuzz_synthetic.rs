@@ -19,6 +19,8 @@ use crate::fuzz_cmd::{FuzzArgs, ShapeArg, SynthFormat};
 
 /// The default range: 0 to 16 MiB + 64 KiB.
 const DEFAULT_HI: u64 = (16 << 20) + (64 << 10);
+/// Ranges the text report lists per set.
+const TEXT_RANGES: usize = 12;
 /// The largest frame the model covers.
 const MAX_FRAME: u64 = (1 << 32) - 16;
 
@@ -184,9 +186,20 @@ fn render_text(results: &[ShapeSweep], lo: u64, hi: u64) -> String {
                         let _ = writeln!(out, "      predicate: {e}");
                     }
                 }
-                for chunk in ranges.chunks(4) {
+                // The predicate is exact (checked against every size); the text lists the
+                // first ranges, JSON lists them all.
+                let shown = ranges.len().min(TEXT_RANGES);
+                for chunk in ranges[..shown].chunks(4) {
                     let parts: Vec<String> = chunk.iter().map(|&x| range_text(x)).collect();
                     let _ = writeln!(out, "      {}", parts.join(", "));
+                }
+                if ranges.len() > shown {
+                    let _ = writeln!(
+                        out,
+                        "      ... and {} more ranges up to {:#x} (--format json lists them all)",
+                        ranges.len() - shown,
+                        ranges.last().map_or(0, |r| r.1)
+                    );
                 }
             }
         }
