@@ -218,6 +218,18 @@ fn predicate(
         }
         a += 16;
     }
+    // Every frame the shape can have (all but A = 0): say so plainly.
+    let framed = sigs
+        .iter()
+        .filter(|(sig, _)| sig.prologue_kind != 0)
+        .all(|(_, u)| *u == Some(true));
+    let unframed_safe = sigs
+        .iter()
+        .filter(|(sig, _)| sig.prologue_kind == 0)
+        .all(|(_, u)| *u == Some(false));
+    if framed && unframed_safe {
+        return Ok("A > 0 (every frame)".into());
+    }
     if sigs.values().any(Option::is_none) {
         return Err("not derivable: sizes with the same instruction signature differ".into());
     }

@@ -122,6 +122,10 @@ fn the_predicates_name_the_split_class() {
     let old = &all[&(Generation::G1_19, Shape::Leaf)][0];
     let fp_pre = (Unwinder::Fp, Severity::Preemptible);
     assert_eq!(old.sets[&fp_pre].sizes.len() as u64, old.checked - 1);
+    assert_eq!(
+        old.predicates[&fp_pre].as_deref(),
+        Ok("A > 0 (every frame)")
+    );
     let new = &all[&(Generation::G1_21_7, Shape::Leaf)][0];
     assert!(!new.sets[&fp_pre].sizes.contains(&96));
 }
