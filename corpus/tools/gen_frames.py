@@ -80,12 +80,19 @@ def index(v, n):
     return f"{v}%{n}"
 
 
-def gen_func(shape, frame):
+# A chain of three non-leaf functions with large frames, each calling the next and the
+# last calling callee: `twixt run main.chain1` executes windows in every frame of a real
+# call chain (all three split their epilogue before the golang/go#73259 fix).
+CHAIN = [("chain1", 70000), ("chain2", (1 << 20) + 4112), ("chain3", 70000)]
+
+
+def gen_func(shape, frame, name=None, calls="callee"):
     locals_ = frame - 16 - EXTRA[shape]
     arrs = [p // 8 for p in pieces(locals_)]
-    name = f"{shape}{frame}"
+    name = name or f"{shape}{frame}"
     lines = [
-        f"// {name}: frame {frame} bytes (0x{frame:x}), {len(arrs)} array(s) of {', '.join(str(n) for n in sorted(set(arrs), reverse=True))} uint.",
+        f"// {name}: frame {frame} bytes (0x{frame:x}), {len(arrs)} array(s) of {', '.join(str(n) for n in sorted(set(arrs), reverse=True))} uint"
+        + (f", calls {calls}." if shape == "nonleaf" else "."),
         "//",
         "//go:noinline",
         f"func {name}(i uint) uint {{",
@@ -97,7 +104,7 @@ def gen_func(shape, frame):
     for k, n in enumerate(arrs):
         lines.append(f"\ta{k}[{index('i', n)}] = i")
     if shape == "nonleaf":
-        lines.append("\tj := callee(i)")
+        lines.append(f"\tj := {calls}(i)")
     else:
         lines.append("\tj := i >> 1")
     # Each load's index depends on the sum so far: the loads form a chain and cannot all
@@ -130,12 +137,32 @@ def generate():
         for shape in ("leaf", "nonleaf"):
             out.append(gen_func(shape, frame))
             out.append("")
+    for k, (name, frame) in enumerate(CHAIN):
+        calls = CHAIN[k + 1][0] if k + 1 < len(CHAIN) else "callee"
+        out.append(gen_func("nonleaf", frame, name, calls))
+        out.append("")
+    out.append("// forever never returns: a run of it must be stopped by its budget.")
+    out.append("//")
+    out.append("//go:noinline")
+    out.append("func forever(i uint) uint {")
+    out.append("\tfor {")
+    out.append("\t\ti = i*5 + 3")
+    out.append("\t\tif i == 0 {")
+    out.append("\t\t\tprintln(i)")
+    out.append("\t\t}")
+    out.append("\t}")
+    out.append("}")
+    out.append("")
     out.append("func main() {")
     out.append("\tn := uint(len(os.Args))")
     out.append("\tvar s uint")
     for frame in FRAMES:
         for shape in ("leaf", "nonleaf"):
             out.append(f"\ts += {shape}{frame}(n)")
+    out.append(f"\ts += {CHAIN[0][0]}(n)")
+    out.append("\tif n > 1000 {")
+    out.append("\t\ts += forever(n)")
+    out.append("\t}")
     out.append("\tprintln(s)")
     out.append("\tos.Exit(int(s & 1))")
     out.append("}")

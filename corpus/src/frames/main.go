@@ -26,7 +26,7 @@ func leaf96(i uint) uint {
 	return s
 }
 
-// nonleaf96: frame 96 bytes (0x60), 1 array(s) of 8 uint.
+// nonleaf96: frame 96 bytes (0x60), 1 array(s) of 8 uint, calls callee.
 //
 //go:noinline
 func nonleaf96(i uint) uint {
@@ -50,7 +50,7 @@ func leaf4000(i uint) uint {
 	return s
 }
 
-// nonleaf4000: frame 4000 bytes (0xfa0), 1 array(s) of 496 uint.
+// nonleaf4000: frame 4000 bytes (0xfa0), 1 array(s) of 496 uint, calls callee.
 //
 //go:noinline
 func nonleaf4000(i uint) uint {
@@ -74,7 +74,7 @@ func leaf4096(i uint) uint {
 	return s
 }
 
-// nonleaf4096: frame 4096 bytes (0x1000), 1 array(s) of 508 uint.
+// nonleaf4096: frame 4096 bytes (0x1000), 1 array(s) of 508 uint, calls callee.
 //
 //go:noinline
 func nonleaf4096(i uint) uint {
@@ -98,7 +98,7 @@ func leaf4112(i uint) uint {
 	return s
 }
 
-// nonleaf4112: frame 4112 bytes (0x1010), 1 array(s) of 510 uint.
+// nonleaf4112: frame 4112 bytes (0x1010), 1 array(s) of 510 uint, calls callee.
 //
 //go:noinline
 func nonleaf4112(i uint) uint {
@@ -122,7 +122,7 @@ func leaf5008(i uint) uint {
 	return s
 }
 
-// nonleaf5008: frame 5008 bytes (0x1390), 1 array(s) of 622 uint.
+// nonleaf5008: frame 5008 bytes (0x1390), 1 array(s) of 622 uint, calls callee.
 //
 //go:noinline
 func nonleaf5008(i uint) uint {
@@ -146,7 +146,7 @@ func leaf8176(i uint) uint {
 	return s
 }
 
-// nonleaf8176: frame 8176 bytes (0x1ff0), 1 array(s) of 1018 uint.
+// nonleaf8176: frame 8176 bytes (0x1ff0), 1 array(s) of 1018 uint, calls callee.
 //
 //go:noinline
 func nonleaf8176(i uint) uint {
@@ -170,7 +170,7 @@ func leaf65536(i uint) uint {
 	return s
 }
 
-// nonleaf65536: frame 65536 bytes (0x10000), 1 array(s) of 8188 uint.
+// nonleaf65536: frame 65536 bytes (0x10000), 1 array(s) of 8188 uint, calls callee.
 //
 //go:noinline
 func nonleaf65536(i uint) uint {
@@ -197,7 +197,7 @@ func leaf70000(i uint) uint {
 	return s
 }
 
-// nonleaf70000: frame 70000 bytes (0x11170), 2 array(s) of 8192, 554 uint.
+// nonleaf70000: frame 70000 bytes (0x11170), 2 array(s) of 8192, 554 uint, calls callee.
 //
 //go:noinline
 func nonleaf70000(i uint) uint {
@@ -269,7 +269,7 @@ func leaf1048576(i uint) uint {
 	return s
 }
 
-// nonleaf1048576: frame 1048576 bytes (0x100000), 16 array(s) of 8192, 8188 uint.
+// nonleaf1048576: frame 1048576 bytes (0x100000), 16 array(s) of 8192, 8188 uint, calls callee.
 //
 //go:noinline
 func nonleaf1048576(i uint) uint {
@@ -386,7 +386,7 @@ func leaf1052688(i uint) uint {
 	return s
 }
 
-// nonleaf1052688: frame 1052688 bytes (0x101010), 17 array(s) of 8192, 510 uint.
+// nonleaf1052688: frame 1052688 bytes (0x101010), 17 array(s) of 8192, 510 uint, calls callee.
 //
 //go:noinline
 func nonleaf1052688(i uint) uint {
@@ -839,7 +839,7 @@ func leaf8388608(i uint) uint {
 	return s
 }
 
-// nonleaf8388608: frame 8388608 bytes (0x800000), 128 array(s) of 8192, 8188 uint.
+// nonleaf8388608: frame 8388608 bytes (0x800000), 128 array(s) of 8192, 8188 uint, calls callee.
 //
 //go:noinline
 func nonleaf8388608(i uint) uint {
@@ -2012,7 +2012,7 @@ func leaf16781328(i uint) uint {
 	return s
 }
 
-// nonleaf16781328: frame 16781328 bytes (0x1001010), 257 array(s) of 8192, 510 uint.
+// nonleaf16781328: frame 16781328 bytes (0x1001010), 257 array(s) of 8192, 510 uint, calls callee.
 //
 //go:noinline
 func nonleaf16781328(i uint) uint {
@@ -2792,6 +2792,108 @@ func nonleaf16781328(i uint) uint {
 	return s
 }
 
+// chain1: frame 70000 bytes (0x11170), 2 array(s) of 8192, 554 uint, calls chain2.
+//
+//go:noinline
+func chain1(i uint) uint {
+	var a0 [8192]uint
+	var a1 [554]uint
+	a0[i&8191] = i
+	a1[i%554] = i
+	j := chain2(i)
+	var s uint
+	s += a0[(s+j)&8191]
+	s += a1[(s+j)%554]
+	return s
+}
+
+// chain2: frame 1052688 bytes (0x101010), 17 array(s) of 8192, 510 uint, calls chain3.
+//
+//go:noinline
+func chain2(i uint) uint {
+	var a0 [8192]uint
+	var a1 [8192]uint
+	var a2 [8192]uint
+	var a3 [8192]uint
+	var a4 [8192]uint
+	var a5 [8192]uint
+	var a6 [8192]uint
+	var a7 [8192]uint
+	var a8 [8192]uint
+	var a9 [8192]uint
+	var a10 [8192]uint
+	var a11 [8192]uint
+	var a12 [8192]uint
+	var a13 [8192]uint
+	var a14 [8192]uint
+	var a15 [8192]uint
+	var a16 [510]uint
+	a0[i&8191] = i
+	a1[i&8191] = i
+	a2[i&8191] = i
+	a3[i&8191] = i
+	a4[i&8191] = i
+	a5[i&8191] = i
+	a6[i&8191] = i
+	a7[i&8191] = i
+	a8[i&8191] = i
+	a9[i&8191] = i
+	a10[i&8191] = i
+	a11[i&8191] = i
+	a12[i&8191] = i
+	a13[i&8191] = i
+	a14[i&8191] = i
+	a15[i&8191] = i
+	a16[i%510] = i
+	j := chain3(i)
+	var s uint
+	s += a0[(s+j)&8191]
+	s += a1[(s+j)&8191]
+	s += a2[(s+j)&8191]
+	s += a3[(s+j)&8191]
+	s += a4[(s+j)&8191]
+	s += a5[(s+j)&8191]
+	s += a6[(s+j)&8191]
+	s += a7[(s+j)&8191]
+	s += a8[(s+j)&8191]
+	s += a9[(s+j)&8191]
+	s += a10[(s+j)&8191]
+	s += a11[(s+j)&8191]
+	s += a12[(s+j)&8191]
+	s += a13[(s+j)&8191]
+	s += a14[(s+j)&8191]
+	s += a15[(s+j)&8191]
+	s += a16[(s+j)%510]
+	return s
+}
+
+// chain3: frame 70000 bytes (0x11170), 2 array(s) of 8192, 554 uint, calls callee.
+//
+//go:noinline
+func chain3(i uint) uint {
+	var a0 [8192]uint
+	var a1 [554]uint
+	a0[i&8191] = i
+	a1[i%554] = i
+	j := callee(i)
+	var s uint
+	s += a0[(s+j)&8191]
+	s += a1[(s+j)%554]
+	return s
+}
+
+// forever never returns: a run of it must be stopped by its budget.
+//
+//go:noinline
+func forever(i uint) uint {
+	for {
+		i = i*5 + 3
+		if i == 0 {
+			println(i)
+		}
+	}
+}
+
 func main() {
 	n := uint(len(os.Args))
 	var s uint
@@ -2819,6 +2921,10 @@ func main() {
 	s += nonleaf8388608(n)
 	s += leaf16781328(n)
 	s += nonleaf16781328(n)
+	s += chain1(n)
+	if n > 1000 {
+		s += forever(n)
+	}
 	println(s)
 	os.Exit(int(s & 1))
 }

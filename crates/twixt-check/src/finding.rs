@@ -88,6 +88,9 @@ pub struct Finding {
     pub computed_caller_sp_error: Option<i64>,
     /// What the runtime does at the end of the walk.
     pub outcome: String,
+    /// R29 relative to the actual SP at the boundary (frame-pointer findings).
+    #[serde(default)]
+    pub r29_sp_offset: Option<i64>,
     /// The annotated instructions around the boundary.
     pub context: Vec<ContextLine>,
 }
@@ -120,6 +123,9 @@ pub struct Summary {
     pub signal_only: usize,
     /// Windows per verdict name, sorted by name.
     pub by_verdict: std::collections::BTreeMap<String, usize>,
+    /// Windows per model unwinder ("go", "fp"), sorted by name.
+    #[serde(default)]
+    pub by_unwinder: std::collections::BTreeMap<String, usize>,
 }
 
 /// The result of `twixt scan`.
@@ -160,4 +166,64 @@ pub struct FunctionStat {
     pub max_pcsp: u64,
     /// Assembly function.
     pub asm: bool,
+}
+
+/// What one model unwinder did at a boundary (for `twixt explain` and other per-boundary
+/// views; scans report only the boundaries where it went wrong, as [`Finding`]s).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalkRecord {
+    /// `ok`, or the verdict name.
+    pub verdict: String,
+    /// When not ok: whether the runtime's preemption may land here.
+    pub severity: Option<Severity>,
+    /// The address the unwinder read the interrupted function's return PC from (for the Go
+    /// walk: the frame's LR slot, `None` when it took LR; for the frame-pointer walk: the
+    /// first record's `R29+8`, or the unusable record's when the walk broke).
+    pub slot: Option<u64>,
+    /// The value read there.
+    pub read: Option<u64>,
+    /// That value as `function+offset`, or "in no function".
+    pub read_symbol: Option<String>,
+    /// Go walk: the caller SP it computed (SP + pcsp).
+    pub computed_caller_sp: Option<u64>,
+    /// How the walk ended, in words.
+    pub outcome: String,
+}
+
+/// Everything the checker saw and decided at one instruction boundary.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BoundaryRecord {
+    /// Function name.
+    pub function: String,
+    /// PC of the boundary.
+    pub pc: u64,
+    /// Offset from the function entry.
+    pub offset: u64,
+    /// Disassembly of the instruction about to execute.
+    pub instruction: String,
+    /// The true caller SP (pcsp values are relative to it).
+    pub caller_sp: u64,
+    /// Actual SP.
+    pub sp: u64,
+    /// R29.
+    pub r29: u64,
+    /// R30.
+    pub lr: u64,
+    /// The pcsp value here: the frame size the metadata claims.
+    pub pcsp: Option<u64>,
+    /// The PCDATA UnsafePoint value here (-1 safe, -2 unsafe, ...).
+    pub unsafe_point: i32,
+    /// Where execution resumes after a preemption, when the runtime would preempt here.
+    pub resume_pc: Option<u64>,
+    /// The true return PC into the caller.
+    pub true_return_pc: u64,
+    /// Where the true return PC is saved on the stack, once the prologue has saved it.
+    pub true_return_slot: Option<u64>,
+    /// The caller's R29 (a valid R29 before the prologue and after the epilogue restores it).
+    pub caller_r29: u64,
+    /// The Go runtime traceback (a GC scan's walk where the runtime would preempt and that
+    /// walk fails, else the profiling-signal walk).
+    pub go: WalkRecord,
+    /// The frame-pointer walk.
+    pub fp: WalkRecord,
 }

@@ -9,6 +9,9 @@ pub mod plan;
 pub mod program;
 pub mod scan;
 
-pub use finding::{ContextLine, Finding, FunctionStat, ScanReport, Severity, Summary, Unanalysed};
+pub use finding::{
+    BoundaryRecord, ContextLine, Finding, FunctionStat, ScanReport, Severity, Summary, Unanalysed,
+    WalkRecord,
+};
 pub use program::{FuncMeta, GoProgram, ProgramError};
-pub use scan::{ScanError, ScanOptions, scan};
+pub use scan::{BoundaryCallback, ScanError, ScanOptions, scan};

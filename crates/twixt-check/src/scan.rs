@@ -11,12 +11,18 @@
 //! GC scan would; if that walk disagrees with the truth, the boundary is a `preemptible`
 //! window. Otherwise it walks the stack as a profiling signal would (innermost frame at the
 //! interrupted PC); a disagreement there is a `signal-only` window.
+//!
+//! A second observer walks frame pointers at every boundary, as Go's execution tracer and
+//! external profilers do ([`twixt_unwind::fp`]); its findings carry `unwinder: "fp"` and are
+//! `preemptible` where the runtime would preempt (the tracer then walks through
+//! asyncPreempt's frame into the interrupted R29), `signal-only` elsewhere.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
 use twixt_arm64::{Effects, Flow};
 use twixt_emu::{Boundary, Harness, HookState, Layout, MapRange, Observer, RegionStart, RunEnd};
+use twixt_unwind::fp::{FpStart, FpVerdict};
 use twixt_unwind::go::{Mode, Start, Walk, unwind};
 use twixt_unwind::preempt::{
     AsyncPreemptFrame, Decision, GoVersion, Interrupted, SafePointFacts, decide, inject,
@@ -25,13 +31,17 @@ use twixt_unwind::verdict::{Judgement, TrueFrame, Verdict, judge};
 use twixt_unwind::{Memory, Overlay};
 
 use crate::finding::{
-    ContextLine, Finding, FunctionStat, ScanReport, Severity, Summary, Unanalysed,
+    BoundaryRecord, ContextLine, Finding, FunctionStat, ScanReport, Severity, Summary, Unanalysed,
+    WalkRecord,
 };
 use crate::plan::{Region, Val, regions, register_states};
 use crate::program::{FuncMeta, GoProgram, run_at};
 
 /// Receives each finding as it is made, with the time since the scan started.
 pub type FindingCallback<'a> = dyn Fn(&Finding, std::time::Duration) + Sync + 'a;
+
+/// Receives what the checker saw and decided at every boundary (in region order).
+pub type BoundaryCallback<'a> = dyn Fn(&BoundaryRecord) + Sync + 'a;
 
 /// What to scan and report.
 #[derive(Default)]
@@ -51,6 +61,9 @@ pub struct ScanOptions<'f> {
     /// `(k, n)`: scan only functions whose functab index is `k` modulo `n` (0-based `k`), so
     /// that a sweep can be split across machines and the reports concatenated.
     pub shard: Option<(usize, usize)>,
+    /// Called at every boundary with everything the checker saw there (costly: for
+    /// per-boundary views of a few functions, such as `twixt explain`).
+    pub on_boundary: Option<&'f BoundaryCallback<'f>>,
 }
 
 /// Receives each finished function's measurements and findings, the count of functions
@@ -131,6 +144,14 @@ struct ScanObserver<'p, 'a> {
     fn_csp: u64,
     started: Instant,
     on_finding: Option<&'p FindingCallback<'p>>,
+    on_boundary: Option<&'p BoundaryCallback<'p>>,
+}
+
+/// What the observers decided at one boundary.
+struct Judged {
+    go: Option<Finding>,
+    fp: Option<Finding>,
+    record: Option<BoundaryRecord>,
 }
 
 /// Reads emulator memory at a boundary.
@@ -153,11 +174,15 @@ impl Observer for ScanObserver<'_, '_> {
         if self.region_from_zero && b.sp <= self.fn_csp {
             self.established = self.established.max(self.fn_csp - b.sp);
         }
-        if let Some((finding, idx)) = self.judge_boundary(ft, index, b) {
+        let judged = self.judge_boundary(ft, index, b);
+        if let (Some(cb), Some(record)) = (self.on_boundary, &judged.record) {
+            cb(record);
+        }
+        for finding in [judged.go, judged.fp].into_iter().flatten() {
             if let Some(cb) = self.on_finding {
                 cb(&finding, self.started.elapsed());
             }
-            self.findings.push((finding, idx));
+            self.findings.push((finding, index));
         }
         true
     }
@@ -185,12 +210,7 @@ impl<'p, 'a> ScanObserver<'p, 'a> {
         ]
     }
 
-    fn judge_boundary<D>(
-        &self,
-        ft: &FuncTables,
-        index: usize,
-        b: &Boundary<'_, '_, D>,
-    ) -> Option<(Finding, usize)> {
+    fn judge_boundary<D>(&self, ft: &FuncTables, index: usize, b: &Boundary<'_, '_, D>) -> Judged {
         let mem = BoundaryMemory(b);
         let (up, run_start) = ft.unsafe_point.get(index).copied().unwrap_or((-1, b.pc));
         let facts = SafePointFacts {
@@ -206,7 +226,14 @@ impl<'p, 'a> ScanObserver<'p, 'a> {
                 .map_or(ft.meta.info.name.as_str(), String::as_str),
         };
         let decision = decide(self.version, b.pc, &facts);
-        if let Decision::Preempt { resume_pc } = decision {
+        let resume_pc = match decision {
+            Decision::Preempt { resume_pc } => Some(resume_pc),
+            Decision::Refuse(_) => None,
+        };
+        let want_record = self.on_boundary.is_some();
+        let mut go = None;
+        let mut go_record = None;
+        if let Some(resume_pc) = resume_pc {
             let mut overlay = Overlay::new(&mem);
             let regs = Interrupted {
                 sp: b.sp,
@@ -224,33 +251,217 @@ impl<'p, 'a> ScanObserver<'p, 'a> {
             let j = judge(&tb, 1, &truth);
             if j.verdict != Verdict::Ok {
                 let resume = (resume_pc != b.pc).then_some(resume_pc);
-                return Some((
-                    self.finding(ft, index, b, &j, Severity::Preemptible, resume),
-                    index,
-                ));
+                if want_record {
+                    go_record = Some(self.go_record(&tb, 1, &j, Severity::Preemptible));
+                }
+                go = Some(self.finding(ft, index, b, &j, Severity::Preemptible, resume));
             }
         }
-        let start = Start {
+        if go.is_none() {
+            let start = Start {
+                pc: b.pc,
+                sp: b.sp,
+                lr: b.lr,
+                innermost: true,
+            };
+            let walk = Walk {
+                mode: Mode::Silent,
+                stktopsp: self.chain.top_sp,
+                max_frames: 64,
+            };
+            let tb = unwind(self.prog, &mem, start, walk);
+            let truth = self.truth(ft, b.pc, b.sp);
+            let j = judge(&tb, 0, &truth);
+            if want_record {
+                go_record = Some(self.go_record(&tb, 0, &j, Severity::SignalOnly));
+            }
+            if j.verdict != Verdict::Ok {
+                go = Some(self.finding(ft, index, b, &j, Severity::SignalOnly, None));
+            }
+        }
+        let severity = if resume_pc.is_some() {
+            Severity::Preemptible
+        } else {
+            Severity::SignalOnly
+        };
+        let (fp, fp_record) = self.judge_frame_pointers(ft, index, b, severity, resume_pc);
+        let record = match (go_record, fp_record) {
+            (Some(go_walk), Some(fp_walk)) => Some(BoundaryRecord {
+                function: ft.meta.info.name.clone(),
+                pc: b.pc,
+                offset: b.pc - ft.meta.info.entry,
+                instruction: self.text(b.pc),
+                caller_sp: self.fn_csp,
+                sp: b.sp,
+                r29: b.fp,
+                lr: b.lr,
+                pcsp: ft.pcsp.get(index).copied().flatten(),
+                unsafe_point: up,
+                resume_pc,
+                true_return_pc: self.chain.ret_pc,
+                true_return_slot: self.true_return_slot(ft, b),
+                caller_r29: self.caller_r29(),
+                go: go_walk,
+                fp: fp_walk,
+            }),
+            _ => None,
+        };
+        Judged { go, fp, record }
+    }
+
+    /// The caller's R29 as planted: its frame record sits just below the caller's SP.
+    fn caller_r29(&self) -> u64 {
+        self.chain.csp - 8
+    }
+
+    /// Where the true return PC is saved: the frame's LR slot, once the prologue stored it.
+    fn true_return_slot<D>(&self, ft: &FuncTables, b: &Boundary<'_, '_, D>) -> Option<u64> {
+        let frame_size = ft.meta.frame_size();
+        (frame_size > 0)
+            .then(|| self.fn_csp.wrapping_sub(frame_size))
+            .filter(|&slot| b.read_u64(slot) == Some(self.chain.ret_pc))
+    }
+
+    /// The Go walk at a boundary, for per-boundary views: the interrupted function's frame
+    /// (or the culprit when the walk went wrong).
+    fn go_record(
+        &self,
+        tb: &twixt_unwind::go::Traceback,
+        skip: usize,
+        j: &Judgement,
+        severity: Severity,
+    ) -> WalkRecord {
+        let frame = j.culprit.as_ref().or_else(|| tb.frames.get(skip));
+        let read = frame.map(|f| f.lr).filter(|&lr| lr != 0);
+        WalkRecord {
+            verdict: j.verdict.name().into(),
+            severity: (j.verdict != Verdict::Ok).then_some(severity),
+            slot: frame.and_then(|f| f.lr_slot),
+            read,
+            read_symbol: read.map(|pc| self.symbolize(pc)),
+            computed_caller_sp: frame.map(|f| f.fp),
+            outcome: j.outcome.describe(),
+        }
+    }
+
+    /// The frame-pointer observer: the tracer's and perf's walk from the interrupted R29.
+    fn judge_frame_pointers<D>(
+        &self,
+        ft: &FuncTables,
+        index: usize,
+        b: &Boundary<'_, '_, D>,
+        severity: Severity,
+        resume_pc: Option<u64>,
+    ) -> (Option<Finding>, Option<WalkRecord>) {
+        let want_record = self.on_boundary.is_some();
+        if ft.meta.info.top_frame {
+            // A top frame is where every walk ends; it has no caller to find.
+            let record = want_record.then(|| WalkRecord {
+                verdict: FpVerdict::Ok.name().into(),
+                severity: None,
+                slot: None,
+                read: None,
+                read_symbol: None,
+                computed_caller_sp: None,
+                outcome: "top frame: no caller to walk to".into(),
+            });
+            return (None, record);
+        }
+        let mem = BoundaryMemory(b);
+        let start = FpStart {
             pc: b.pc,
             sp: b.sp,
-            lr: b.lr,
-            innermost: true,
+            fp: b.fp,
         };
-        let walk = Walk {
-            mode: Mode::Silent,
-            stktopsp: self.chain.top_sp,
-            max_frames: 64,
+        // After a preemption the tracer walks through the injected frames, and the stack
+        // below SP may have been overwritten or moved; a profiling signal overwrites nothing.
+        let own = ft.meta.info.entry..ft.meta.end;
+        let trace = if severity == Severity::Preemptible {
+            twixt_unwind::fp::walk(&mem, start, 64)
+        } else {
+            twixt_unwind::fp::walk_intact(&mem, start, 64)
         };
-        let tb = unwind(self.prog, &mem, start, walk);
-        let truth = self.truth(ft, b.pc, b.sp);
-        let j = judge(&tb, 0, &truth);
-        if j.verdict != Verdict::Ok {
-            return Some((
-                self.finding(ft, index, b, &j, Severity::SignalOnly, None),
-                index,
-            ));
+        let trace = twixt_unwind::fp::skip_own_records(&trace, own, self.chain.ret_pc);
+        let truth: Vec<u64> = self
+            .truth(ft, b.pc, b.sp)
+            .iter()
+            .skip(1)
+            .map(|t| t.pc)
+            .collect();
+        let j = twixt_unwind::fp::judge(&trace, start, &truth, self.caller_r29());
+        // The record whose return PC matters: the one that went wrong, the unusable one, or
+        // (when all is well) the first one followed.
+        let record_addr = j
+            .culprit
+            .map(|c| c.record)
+            .or(j.bad_record)
+            .or_else(|| trace.frames.first().map(|f| f.record));
+        let slot = record_addr.map(|r| r.wrapping_add(8));
+        let read = slot.and_then(|s| b.read_u64(s));
+        let outcome = match j.verdict {
+            FpVerdict::Ok => trace.end.describe(),
+            FpVerdict::BelowSp => format!(
+                "R29 = SP-{:#x} names a frame record below SP-8, in stack that the injected \
+                 asyncPreempt frame or a stack move overwrites: the tracer follows whatever \
+                 is there",
+                b.sp.wrapping_sub(b.fp)
+            ),
+            FpVerdict::WrongReturnPc => format!(
+                "the walk records {} as a caller; {}",
+                read.map_or_else(|| "?".into(), |v| self.symbolize(v)),
+                trace.end.describe()
+            ),
+            FpVerdict::Broken => trace.end.describe(),
+            FpVerdict::TooLong => {
+                format!("the walk continues past the root: {}", trace.end.describe())
+            }
+        };
+        let record = want_record.then(|| WalkRecord {
+            verdict: j.verdict.name().into(),
+            severity: (j.verdict != FpVerdict::Ok).then_some(severity),
+            slot,
+            read,
+            read_symbol: read.map(|v| self.symbolize(v)),
+            computed_caller_sp: None,
+            outcome: outcome.clone(),
+        });
+        if j.verdict == FpVerdict::Ok {
+            return (None, record);
         }
-        None
+        let f = &ft.meta;
+        let (file, line) = match self.prog.file_line(f, b.pc) {
+            Some((file, line)) => (Some(file), Some(line)),
+            None => (None, None),
+        };
+        let finding = Finding {
+            function: f.info.name.clone(),
+            pc: format!("{:#x}", b.pc),
+            offset: b.pc - f.info.entry,
+            instruction: self.text(b.pc),
+            unwinder: "fp".into(),
+            verdict: j.verdict.name().into(),
+            preemptible: severity == Severity::Preemptible,
+            severity,
+            file,
+            line,
+            sp_below_caller: (self.fn_csp as i64).wrapping_sub(b.sp as i64),
+            pcsp: ft.pcsp.get(index).copied().flatten().unwrap_or(0),
+            resume_pc: resume_pc
+                .filter(|&pc| pc != b.pc)
+                .map(|pc| format!("{pc:#x}")),
+            slot_sp_offset: slot.map(|s| (s as i64).wrapping_sub(b.sp as i64)),
+            read_value: read.map(|v| format!("{v:#x}")),
+            read_symbol: read.map(|v| self.symbolize(v)),
+            expected_return_pc: format!("{:#x}", j.expected.unwrap_or(self.chain.ret_pc)),
+            expected_slot_sp_offset: self
+                .true_return_slot(ft, b)
+                .map(|s| (s as i64).wrapping_sub(b.sp as i64)),
+            computed_caller_sp_error: None,
+            outcome,
+            r29_sp_offset: Some((b.fp as i64).wrapping_sub(b.sp as i64)),
+            context: Vec::new(),
+        };
+        (Some(finding), record)
     }
 
     fn finding<D>(
@@ -269,11 +480,8 @@ impl<'p, 'a> ScanObserver<'p, 'a> {
         };
         let culprit = j.culprit.as_ref();
         let expected = j.expected.map(|t| t.pc).unwrap_or(self.chain.ret_pc);
-        let frame_size = f.frame_size();
-        // Where the true return PC is: the frame's LR slot if the prologue has saved it.
-        let expected_slot = (frame_size > 0)
-            .then(|| self.fn_csp - frame_size)
-            .filter(|&slot| b.read_u64(slot) == Some(self.chain.ret_pc))
+        let expected_slot = self
+            .true_return_slot(ft, b)
             .map(|slot| (slot as i64).wrapping_sub(b.sp as i64));
         Finding {
             function: f.info.name.clone(),
@@ -301,6 +509,7 @@ impl<'p, 'a> ScanObserver<'p, 'a> {
                 _ => None,
             },
             outcome: j.outcome.describe(),
+            r29_sp_offset: None,
             context: Vec::new(),
         }
     }
@@ -517,6 +726,9 @@ pub fn scan(prog: &GoProgram<'_>, options: &ScanOptions<'_>) -> Result<ScanRepor
         *by_verdict.entry(f.verdict.clone()).or_insert(0) += 1;
     }
     summary.by_verdict = by_verdict;
+    for f in &findings {
+        *summary.by_unwinder.entry(f.unwinder.clone()).or_insert(0) += 1;
+    }
     Ok(ScanReport {
         binary,
         go_version: prog.image().go_version().unwrap_or("unknown").to_string(),
@@ -676,6 +888,7 @@ fn worker(setup: &Setup<'_, '_, '_>) -> Result<Vec<(usize, FunctionOutcome)>, Sc
         fn_csp: setup.chain.csp,
         started: setup.started,
         on_finding: setup.options.on_finding,
+        on_boundary: setup.options.on_boundary,
     };
     let mut out = Vec::new();
     loop {

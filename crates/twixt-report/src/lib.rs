@@ -84,6 +84,9 @@ pub fn finding_text(f: &Finding) -> String {
             if err < 0 { "above" } else { "below" }
         );
     }
+    if let Some(r29) = f.r29_sp_offset {
+        let _ = writeln!(s, "    R29 is sp{}", signed_hex(r29));
+    }
     if let (Some(off), Some(value), Some(sym)) = (f.slot_sp_offset, &f.read_value, &f.read_symbol) {
         let _ = write!(
             s,
@@ -104,7 +107,12 @@ pub fn finding_text(f: &Finding) -> String {
             }
         }
     }
-    let _ = writeln!(s, "    runtime: {}", f.outcome);
+    let who = if f.unwinder == "fp" {
+        "walk"
+    } else {
+        "runtime"
+    };
+    let _ = writeln!(s, "    {who}: {}", f.outcome);
     for line in &f.context {
         let sp = match line.sp_below_caller {
             Some(b) => format!("sp={}", rel_caller(b)),

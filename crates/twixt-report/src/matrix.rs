@@ -12,7 +12,15 @@
 //!   real SP and pcsp disagree (hand-written assembly such as `runtime.call65536`);
 //! - **return address lost (asm)**: signal-only findings where SP and pcsp agree, so the
 //!   frame size is right but the return address is not where the unwinder looks for it
-//!   (assembly that moves LR or switches stacks).
+//!   (assembly that moves LR or switches stacks);
+//! - **fp: popped leaf record**: preemptible frame-pointer findings `fp-below-sp` in
+//!   `main.leaf*` (golang/go#63830: the leaf epilogue pops SP before it restores R29);
+//! - **fp: half-built R29**: preemptible `fp-wrong-return-pc` findings in `main.leaf*` (a
+//!   leaf epilogue that rebuilds R29 with two ADDs);
+//! - **fp: asm**: signal-only frame-pointer findings (runtime assembly that switches stacks
+//!   or uses R29 freely).
+//!
+//! The first four classes count Go-unwinder findings only; the totals count both.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -30,6 +38,12 @@ pub struct WindowCounts {
     pub runtime_asm_split_epilogue: usize,
     /// Signal-only findings where SP and pcsp agree (the return address is elsewhere).
     pub return_address_lost: usize,
+    /// Preemptible `fp-below-sp` findings in `main.leaf*`.
+    pub fp_popped_leaf_record: usize,
+    /// Preemptible `fp-wrong-return-pc` findings in `main.leaf*`.
+    pub fp_half_built_r29: usize,
+    /// Signal-only frame-pointer findings.
+    pub fp_signal_only: usize,
     /// All preemptible findings.
     pub preemptible: usize,
     /// All signal-only findings.
@@ -51,10 +65,31 @@ impl WindowCounts {
             ..WindowCounts::default()
         };
         for f in &report.findings {
+            if f.unwinder == "fp" {
+                match f.severity {
+                    Severity::Preemptible => {
+                        c.preemptible += 1;
+                        if f.function.starts_with("main.leaf") {
+                            match f.verdict.as_str() {
+                                "fp-below-sp" => c.fp_popped_leaf_record += 1,
+                                "fp-wrong-return-pc" => c.fp_half_built_r29 += 1,
+                                _ => {}
+                            }
+                        }
+                    }
+                    Severity::SignalOnly => {
+                        c.signal_only += 1;
+                        c.fp_signal_only += 1;
+                    }
+                }
+                continue;
+            }
             match f.severity {
                 Severity::Preemptible => {
                     c.preemptible += 1;
-                    if f.function.starts_with("main.nonleaf") {
+                    if f.function.starts_with("main.nonleaf")
+                        || f.function.starts_with("main.chain")
+                    {
                         c.non_leaf_epilogue += 1;
                     } else if f.function.starts_with("main.leaf") {
                         c.leaf_epilogue += 1;
@@ -86,12 +121,15 @@ fn version_key(version: &str) -> (Vec<u64>, &str) {
 }
 
 /// The column headings, in order.
-const COLUMNS: [&str; 8] = [
+const COLUMNS: [&str; 11] = [
     "Go version",
     "non-leaf epilogue",
     "leaf epilogue",
     "runtime asm split epilogue",
     "return address lost (asm)",
+    "fp: popped leaf record",
+    "fp: half-built R29",
+    "fp: asm",
     "total preemptible",
     "total signal-only",
     "unanalysed",
@@ -151,11 +189,14 @@ pub fn matrix(reports: &[(String, ScanReport)]) -> String {
     for (version, c) in &rows {
         let _ = writeln!(
             s,
-            "| {version} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {version} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             c.non_leaf_epilogue,
             c.leaf_epilogue,
             c.runtime_asm_split_epilogue,
             c.return_address_lost,
+            c.fp_popped_leaf_record,
+            c.fp_half_built_r29,
+            c.fp_signal_only,
             c.preemptible,
             c.signal_only,
             c.unanalysed
@@ -165,7 +206,8 @@ pub fn matrix(reports: &[(String, ScanReport)]) -> String {
     let _ = writeln!(s, "Columns:");
     let _ = writeln!(s);
     for line in [
-        "- **non-leaf epilogue**: preemptible windows in `main.nonleaf*`, the \
+        "- **non-leaf epilogue**: preemptible Go-unwinder windows in `main.nonleaf*` and \
+         `main.chain*`, the \
          [golang/go#73259](https://github.com/golang/go/issues/73259) window (a large frame \
          popped by two `ADD`s to SP, the return PC read from the wrong slot). The fixed \
          toolchains have none.",
@@ -177,8 +219,18 @@ pub fn matrix(reports: &[(String, ScanReport)]) -> String {
         "- **return address lost (asm)**: signal-only windows where SP and pcsp agree but the \
          return address is not where the unwinder reads it (assembly that moves LR or \
          switches stacks).",
+        "- **fp: popped leaf record**: preemptible frame-pointer windows in `main.leaf*` \
+         where R29 still names the record of a frame already popped \
+         ([golang/go#63830](https://github.com/golang/go/issues/63830): Go 1.19 leaf \
+         epilogues pop SP before they recompute R29).",
+        "- **fp: half-built R29**: preemptible frame-pointer windows in `main.leaf*` where a \
+         leaf epilogue rebuilds R29 with two `ADD`s and the walk reads a local as the \
+         return PC in between (frames whose size needs two immediates; every corpus toolchain \
+         from go1.21.13 on).",
+        "- **fp: asm**: signal-only frame-pointer windows, all in runtime assembly that \
+         switches stacks, calls C or the vDSO, or uses R29 as a scratch register.",
         "- **total preemptible** / **total signal-only**: every window of that severity, \
-         including those in no class above.",
+         from both unwinders, including those in no class above.",
         "- **unanalysed**: functions twixt could not fully run (see each report's reasons).",
     ] {
         let _ = writeln!(s, "{line}");

@@ -86,6 +86,36 @@ fn describe(verdict: &str) -> (&'static str, &'static str, &'static str) {
             "A traceback taken here throws \"invalid spdelta\". The pcsp table must cover every \
              PC the walk can reach.",
         ),
+        "fp-below-sp" => (
+            "An interrupt here makes a frame-pointer walk follow a popped frame record.",
+            "At this instruction boundary R29 still points at the function's frame record, but \
+             SP has already been moved above it: the record lies below SP-8, in stack that an \
+             injected call (asynchronous preemption), a signal or a stack move may overwrite.",
+            "Go's execution tracer (fpTracebackPCs) and external profilers walk R29 chains; a \
+             walk from here reads whatever has overwritten the record and may crash or record \
+             garbage (golang/go#63830). Restore R29 before popping the frame.",
+        ),
+        "fp-wrong-return-pc" => (
+            "An interrupt here makes a frame-pointer walk record a wrong caller.",
+            "At this instruction boundary R29 does not point at a valid frame record (for \
+             example it is half computed by a two-instruction sequence), so `[R29+8]` is not \
+             the return PC.",
+            "Execution traces and perf profiles taken here show a wrong or garbage caller. \
+             Compute R29 in one instruction, or only from a valid value to a valid value.",
+        ),
+        "fp-broken-chain" => (
+            "An interrupt here makes a frame-pointer walk fault or loop.",
+            "From this instruction boundary the frame-pointer chain reaches an unreadable, \
+             misaligned or non-ascending record before the goroutine's root.",
+            "A frame-pointer unwinder stops early or, without checks, crashes. R29 must always \
+             hold the caller's R29 or point at this frame's record.",
+        ),
+        "fp-past-root" => (
+            "An interrupt here makes a frame-pointer walk run past the goroutine's root.",
+            "From this instruction boundary the frame-pointer chain does not end with a zero \
+             R29 at the root frame.",
+            "A frame-pointer unwinder records frames that do not exist.",
+        ),
         _ => (
             "An interrupt here makes Go's unwinder go wrong.",
             "At this instruction boundary the model of the runtime's unwinder disagrees with \
@@ -162,7 +192,12 @@ fn message(f: &Finding) -> String {
     } else {
         parts.push(format!("the true return PC is {}", f.expected_return_pc));
     }
-    parts.push(format!("runtime: {}", f.outcome));
+    let who = if f.unwinder == "fp" {
+        "walk"
+    } else {
+        "runtime"
+    };
+    parts.push(format!("{who}: {}", f.outcome));
     let who = match f.severity {
         Severity::Preemptible => {
             "The runtime's asynchronous preemption can land here, so a GC stack scan breaks."

@@ -12,7 +12,10 @@
 //! word (pushCall writes `SP-16` and `SP-24`). Anything lower is free stack: an injected
 //! asyncPreempt frame, a signal or a stack copy may overwrite it at any moment. So a record
 //! below `SP-8` is reported even when the emulator's memory still happens to hold the old
-//! words there, because the real machine gives no such guarantee.
+//! words there, because the real machine gives no such guarantee. That is [`walk`], the
+//! walk of the execution tracer after an asynchronous preemption. A profiling signal, on the
+//! other hand, runs on the signal stack and overwrites nothing, so a profiler's walk reads
+//! the records as they are: [`walk_intact`].
 
 use std::fmt;
 
@@ -111,11 +114,47 @@ impl FpTrace {
     }
 }
 
-/// Walks frame records from `start`, at most `max_frames` of them.
+/// Walks frame records from `start`, at most `max_frames` of them, after an injected call
+/// or a stack move: a record below `SP-8` ends the walk ([`FpEnd::BelowSp`]).
 pub fn walk<M: Memory + ?Sized>(mem: &M, start: FpStart, max_frames: usize) -> FpTrace {
+    walk_from(mem, start, max_frames, start.sp.wrapping_sub(8))
+}
+
+/// Walks frame records from `start` as a profiling signal sees them: nothing has
+/// overwritten the stack below SP, so every record is read as it is.
+pub fn walk_intact<M: Memory + ?Sized>(mem: &M, start: FpStart, max_frames: usize) -> FpTrace {
+    walk_from(mem, start, max_frames, 0)
+}
+
+/// Drops the leading records whose return PC lies in `own` (the interrupted function).
+///
+/// Go's arm64 code generator calls `runtime.duffzero` and `runtime.duffcopy` with a record
+/// built for them below SP (`ADR ret, R27; STP (R29, R27), -24(RSP); SUB $24, RSP, R29`,
+/// obj7.go: "maintain FP for DUFFZERO"), so a walk that starts in the caller around the
+/// call meets the caller twice. A profile then shows one extra frame of the same function:
+/// harmless, and by design. `true_return` (the real return PC) is never dropped: a
+/// function whose caller is itself, or that is its own planted caller, keeps that frame.
+pub fn skip_own_records(trace: &FpTrace, own: std::ops::Range<u64>, true_return: u64) -> FpTrace {
+    let skip = trace
+        .frames
+        .iter()
+        .take_while(|f| own.contains(&f.ret) && f.ret != true_return)
+        .count();
+    FpTrace {
+        pc: trace.pc,
+        frames: trace.frames[skip..].to_vec(),
+        end: trace.end,
+    }
+}
+
+fn walk_from<M: Memory + ?Sized>(
+    mem: &M,
+    start: FpStart,
+    max_frames: usize,
+    lowest_live: u64,
+) -> FpTrace {
     let mut frames = Vec::new();
     let mut fp = start.fp;
-    let lowest_live = start.sp.wrapping_sub(8);
     let end = loop {
         if fp == 0 {
             break FpEnd::Complete;
@@ -317,6 +356,46 @@ mod tests {
         let j = check(0x7fa0, 0x7fa0 + 0x40);
         assert_eq!(j.verdict, FpVerdict::WrongReturnPc);
         assert_eq!(j.expected, Some(RET));
+    }
+
+    #[test]
+    fn a_signal_reads_a_popped_record_as_it_is() {
+        let start = FpStart {
+            pc: 0x1_0000,
+            sp: 0x8000,
+            fp: 0x7f98,
+        };
+        let t = walk_intact(&stack(), start, 16);
+        assert_eq!(t.end, FpEnd::Complete);
+        assert_eq!(
+            judge(&t, start, &[RET, ROOT_RET], CALLER_FP).verdict,
+            FpVerdict::Ok
+        );
+    }
+
+    #[test]
+    fn a_record_built_for_duffzero_is_skipped() {
+        // ADR ret, R27; STP (R29, R27), -24(RSP); SUB $24, RSP, R29 with SP 0x7fa0.
+        let mut m = stack();
+        m.words.insert(0x7f88, 0x7f98);
+        m.words.insert(0x7f90, 0x1_0030);
+        let start = FpStart {
+            pc: 0x1_002c,
+            sp: 0x7fa0,
+            fp: 0x7f88,
+        };
+        let t = walk_intact(&m, start, 16);
+        assert_eq!(
+            judge(&t, start, &[RET, ROOT_RET], CALLER_FP).verdict,
+            FpVerdict::WrongReturnPc
+        );
+        let t = skip_own_records(&t, 0x1_0000..0x1_0100, RET);
+        assert_eq!(
+            judge(&t, start, &[RET, ROOT_RET], CALLER_FP).verdict,
+            FpVerdict::Ok
+        );
+        // After an injected call the same record is in free stack.
+        assert_eq!(walk(&m, start, 16).end, FpEnd::BelowSp { record: 0x7f88 });
     }
 
     #[test]

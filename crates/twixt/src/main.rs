@@ -331,6 +331,7 @@ fn run(command: Command) -> Result<ExitCode, String> {
                 on_function: Some(&on_function),
                 jobs,
                 shard,
+                on_boundary: None,
             };
             let report = twixt_check::scan(&prog, &options).map_err(|e| e.to_string());
             progress.finish();

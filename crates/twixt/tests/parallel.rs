@@ -74,16 +74,24 @@ fn jsonl_shards_concatenate_into_the_unsharded_jsonl() {
         }
         if let Some(f) = v.get("finding") {
             assert!(
-                findings.insert(f["pc"].as_str().unwrap().to_string()),
+                findings.insert((
+                    f["pc"].as_str().unwrap().to_string(),
+                    f["unwinder"].as_str().unwrap().to_string()
+                )),
                 "finding twice: {line}"
             );
         }
     }
-    let want: BTreeSet<String> = golden["findings"]
+    let want: BTreeSet<(String, String)> = golden["findings"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| f["pc"].as_str().unwrap().to_string())
+        .map(|f| {
+            (
+                f["pc"].as_str().unwrap().to_string(),
+                f["unwinder"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     assert_eq!(findings, want);
     assert_eq!(functions, golden["summary"]["functions"].as_u64().unwrap());

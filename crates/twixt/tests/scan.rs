@@ -14,6 +14,7 @@ const BINARIES: &[&str] = &[
     "go1.19.8/frames",
     "go1.21.13/frames",
     "go1.22.10/frames",
+    "go1.23.4/belowsp",
     "go1.23.4/frames",
     "go1.23.4/frames-stripped",
     "go1.23.4/hello",
@@ -25,6 +26,7 @@ const BINARIES: &[&str] = &[
     "go1.25.5/hello",
     "go1.26.6/frames",
     "go1.26.6/frames-stripped",
+    "go1.27.3/belowsp",
     "go1.27.3/frames",
 ];
 
@@ -54,6 +56,7 @@ goldens! {
     go1_19_8_frames => "go1.19.8/frames",
     go1_21_13_frames => "go1.21.13/frames",
     go1_22_10_frames => "go1.22.10/frames",
+    go1_23_4_belowsp => "go1.23.4/belowsp",
     go1_23_4_frames => "go1.23.4/frames",
     go1_23_4_frames_stripped => "go1.23.4/frames-stripped",
     go1_23_4_hello => "go1.23.4/hello",
@@ -65,6 +68,7 @@ goldens! {
     go1_25_5_hello => "go1.25.5/hello",
     go1_26_6_frames => "go1.26.6/frames",
     go1_26_6_frames_stripped => "go1.26.6/frames-stripped",
+    go1_27_3_belowsp => "go1.27.3/belowsp",
     go1_27_3_frames => "go1.27.3/frames",
 }
 
@@ -116,7 +120,7 @@ fn non_leaf_split_epilogues_are_preemptible_windows_before_the_fix_only() {
                 let windows: Vec<_> = report
                     .findings
                     .iter()
-                    .filter(|x| &x.function == name && x.preemptible)
+                    .filter(|x| &x.function == name && x.preemptible && x.unwinder == "go")
                     .collect();
                 if e["kind"] == "split-add" {
                     split += 1;
@@ -164,7 +168,10 @@ fn every_window_in_the_objdump_analysis_is_found_with_its_severity() {
                     continue;
                 };
                 let preemptible = e["window_async_preemptible"].as_bool().unwrap();
-                let found = report.findings.iter().find(|x| pc(&x.pc) == pc(at));
+                let found = report
+                    .findings
+                    .iter()
+                    .find(|x| pc(&x.pc) == pc(at) && x.unwinder == "go");
                 let found =
                     found.unwrap_or_else(|| panic!("{path}: {name}: window {at} not reported"));
                 assert_eq!(
@@ -196,7 +203,7 @@ fn functions_whose_sp_moves_in_one_instruction_have_no_window() {
                 let hits: Vec<_> = report
                     .findings
                     .iter()
-                    .filter(|x| &x.function == name)
+                    .filter(|x| &x.function == name && x.unwinder == "go")
                     .collect();
                 assert!(hits.is_empty(), "{path}: {name}: {hits:#?}");
             }
@@ -244,10 +251,13 @@ fn every_function_is_analysed_or_explained_and_boundaries_are_counted_once() {
     }
 }
 
-/// The two kinds of window: SP disagrees with pcsp, or SP agrees but the return address
-/// is not where the unwinder looks (a clobbered LR slot or register).
+/// The kinds of window: for the Go unwinder, SP disagrees with pcsp, or SP agrees but the
+/// return address is not where the unwinder looks (a clobbered LR slot or register); for
+/// the frame-pointer walk, R29 names no valid record.
 fn kind(f: &twixt_check::Finding) -> &'static str {
-    if f.sp_below_caller as u64 != f.pcsp {
+    if f.unwinder == "fp" {
+        "frame-pointer"
+    } else if f.sp_below_caller as u64 != f.pcsp {
         "sp-mismatch"
     } else {
         "return-address-lost"
@@ -261,6 +271,11 @@ fn every_window_is_a_real_disagreement() {
         let report = scan(path);
         for f in &report.findings {
             let k = kind(f);
+            if k == "frame-pointer" {
+                // R29 is neither the caller's R29 nor SP-8 with the record built.
+                let r29 = f.r29_sp_offset.expect("fp findings give R29");
+                assert!(r29 != -8 || f.verdict != "fp-below-sp", "{path}: {f:#?}");
+            }
             if k == "return-address-lost" {
                 // Then the unwinder's view of the caller must differ from the truth.
                 let read = f.read_value.as_deref();
@@ -331,5 +346,74 @@ fn a_function_scanned_alone_reports_what_the_full_scan_reports() {
             .collect();
         assert!(!from_full.is_empty(), "{name} has windows in the full scan");
         assert_eq!(alone.findings, from_full, "{name}");
+    }
+}
+
+#[test]
+fn frame_pointer_walks_find_the_63830_leaf_epilogue_in_go1_19_only() {
+    for path in BINARIES.iter().filter(|p| p.ends_with("/frames")) {
+        let version = path.split('/').next().unwrap();
+        let report = scan(path);
+        let image = common::image(path);
+        let prog = twixt_check::GoProgram::new(&image).unwrap();
+        let below: Vec<&twixt_check::Finding> = report
+            .findings
+            .iter()
+            .filter(|f| f.function.starts_with("main.") && f.verdict == "fp-below-sp")
+            .collect();
+        if version == "go1.19.8" {
+            // Every leaf with a frame pops SP before it recomputes R29 (`ADD $A, RSP, RSP;
+            // SUB $8, RSP, R29`): the boundary before the SUB has R29 in the popped frame.
+            let leaves = prog
+                .funcs()
+                .iter()
+                .filter(|f| f.info.name.starts_with("main.leaf"))
+                .count();
+            assert_eq!(leaves, 12);
+            for f in prog
+                .funcs()
+                .iter()
+                .filter(|f| f.info.name.starts_with("main.leaf"))
+            {
+                let hit = below
+                    .iter()
+                    .find(|w| w.function == f.info.name && w.instruction == "sub x29, sp, #0x8")
+                    .unwrap_or_else(|| panic!("{path}: {}: no fp-below-sp window", f.info.name));
+                assert_eq!(hit.sp_below_caller, 0, "{path}: {hit:#?}");
+                assert!(hit.preemptible, "{path}: {hit:#?}");
+            }
+        } else {
+            assert!(below.is_empty(), "{path}: {below:#?}");
+        }
+    }
+}
+
+#[test]
+fn split_leaf_epilogues_half_compute_r29_in_every_later_version() {
+    // From Go 1.21.7 the leaf epilogue rebuilds R29 before popping, but for frame sizes that
+    // need two ADDs it builds R29 in two steps too: between them R29 is SP+A-8-0x...000, a
+    // slot inside the frame, and the walk reads a local as the return PC.
+    for path in BINARIES.iter().filter(|p| p.ends_with("/frames")) {
+        if path.starts_with("go1.19.8") {
+            continue;
+        }
+        let report = scan(path);
+        let wrong: BTreeSet<&str> = report
+            .findings
+            .iter()
+            .filter(|f| f.function.starts_with("main.") && f.verdict == "fp-wrong-return-pc")
+            .map(|f| {
+                assert!(
+                    f.instruction.starts_with("add x29, x29, #"),
+                    "{path}: {f:#?}"
+                );
+                f.function.as_str()
+            })
+            .collect();
+        assert_eq!(
+            wrong,
+            BTreeSet::from(["main.leaf1052688", "main.leaf70000"]),
+            "{path}"
+        );
     }
 }

@@ -1,0 +1,3 @@
+module belowsp
+
+go 1.19
