@@ -3,10 +3,11 @@
 //! `judge_boundary`): if the runtime would preempt there (`preempt::decide`), perform
 //! pushCall (`preempt::inject`) and walk strictly as a GC scan does; a wrong walk is a
 //! *preemptible* window; otherwise walk as a profiling signal does, a wrong walk being
-//! *signal-only*. The frame-pointer walk (`fp::walk`, `fp::judge`) starts from the
-//! interrupted registers; its window is preemptible where the runtime would preempt (the
-//! execution tracer walks frame pointers through the injected asyncPreempt frame) and
-//! signal-only elsewhere.
+//! *signal-only*. The frame-pointer walk starts from the interrupted registers, exactly as
+//! scan's `judge_frame_pointers` does (`fp::walk` where the runtime would preempt, the
+//! tracer walking through the injected asyncPreempt frame; `fp::walk_intact` elsewhere;
+//! then `fp::skip_own_records` and `fp::judge`); its window is preemptible where the
+//! runtime would preempt and signal-only elsewhere.
 //!
 //! The world around the function is fake but complete: a caller `main.caller` whose frame
 //! is [`CALLER_FRAME`] bytes, called from `runtime.goexit` (a top frame), and
@@ -290,12 +291,22 @@ impl Checker {
                 go = Some((j.verdict, Severity::SignalOnly));
             }
         }
+        // As scan's `judge_frame_pointers`: after a preemption the tracer walks through
+        // the injected frames and the stack below SP may be overwritten (`fp::walk`); a
+        // profiling signal overwrites nothing (`fp::walk_intact`). Records of the
+        // function's own (duffzero) calls are skipped.
         let start = FpStart {
             pc: r.pc,
             sp: r.sp,
             fp: r.fp,
         };
-        let trace = fp::walk(mem, start, 64);
+        let trace = if preempt {
+            fp::walk(mem, start, 64)
+        } else {
+            fp::walk_intact(mem, start, 64)
+        };
+        let end = FUNC_ENTRY + 4 * f.words.len() as u64;
+        let trace = fp::skip_own_records(&trace, FUNC_ENTRY..end, CALLER_RET);
         let fj = fp::judge(
             &trace,
             start,

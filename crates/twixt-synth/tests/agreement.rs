@@ -3,7 +3,7 @@
 //! `scripts/build-corpus` under `$TWIXT_CACHE`, default `~/.cache/twixt`), a Go program
 //! with a leaf and a non-leaf function of each size is generated (the recipe of
 //! `corpus/tools/gen_frames.py`), built with the corpus's hermetic command, scanned by
-//! `twixt_check::scan`, and the Go-unwinder windows of each function (verdict and
+//! `twixt_check::scan`, and the windows of each function (unwinder, go or fp, verdict and
 //! severity, with multiplicity) must be exactly what the synthetic model predicts for the
 //! toolchain's generation at the function's real frame size (its pcsp maximum).
 //!
@@ -235,22 +235,27 @@ fn real_toolchains_give_the_windows_the_model_predicts() {
                 let name = format!("main.{}{n}", shape.name());
                 let f = prog.func_named(&name).unwrap();
                 let frame = f.frame_size();
-                let mut real: BTreeMap<(String, String), usize> = BTreeMap::new();
-                for x in report
-                    .findings
-                    .iter()
-                    .filter(|x| x.function == name && x.unwinder == "go")
-                {
+                let mut real: BTreeMap<(String, String, String), usize> = BTreeMap::new();
+                for x in report.findings.iter().filter(|x| x.function == name) {
                     *real
-                        .entry((x.verdict.clone(), x.severity.name().to_string()))
+                        .entry((
+                            x.unwinder.clone(),
+                            x.verdict.clone(),
+                            x.severity.name().to_string(),
+                        ))
                         .or_default() += 1;
                 }
                 let synth = synthesize(g, frame, shape).unwrap();
-                let mut model: BTreeMap<(String, String), usize> = BTreeMap::new();
+                let mut model: BTreeMap<(String, String, String), usize> = BTreeMap::new();
                 for j in checker.windows(&synth).unwrap() {
                     if let Some((v, s)) = j.go {
                         *model
-                            .entry((v.name().to_string(), s.name().to_string()))
+                            .entry(("go".into(), v.name().to_string(), s.name().to_string()))
+                            .or_default() += 1;
+                    }
+                    if let Some((v, s)) = j.fp {
+                        *model
+                            .entry(("fp".into(), v.name().to_string(), s.name().to_string()))
                             .or_default() += 1;
                     }
                 }

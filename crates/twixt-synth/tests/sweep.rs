@@ -1,8 +1,8 @@
 //! Small sweeps (0..=0x12000 and ranges around 1 MiB, 8 MiB and 16 MiB) against the real
 //! corpus: for every `main.leafN`/`main.nonleafN` of every `corpus/go*/frames` whose frame
-//! size falls in a swept range, the Go-unwinder windows the golden scan report lists for
-//! that function (`frames.scan.json`, by severity) are exactly what the sweep predicts for
-//! the binary's generation. And the predicates read as the assembler's classes.
+//! size falls in a swept range, the windows the golden scan report lists for that function
+//! (`frames.scan.json`, per unwinder, go and fp, and severity) are exactly what the sweep
+//! predicts for the binary's generation. And the predicates read as the assembler's classes.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -62,31 +62,38 @@ fn small_sweeps_agree_with_the_corpus_scans() {
                 .unwrap();
         let version = GoVersion::parse(report["go_version"].as_str().unwrap()).unwrap();
         let g = Generation::of(version).unwrap();
-        // (function, severity) pairs with a Go-unwinder window in the golden report.
-        let mut golden: BTreeSet<(String, String)> = BTreeSet::new();
+        // (function, unwinder, severity) with a window in the golden report.
+        let mut golden: BTreeSet<(String, String, String)> = BTreeSet::new();
         for f in report["findings"].as_array().unwrap() {
-            if f["unwinder"] == "go" {
-                golden.insert((
-                    f["function"].as_str().unwrap().to_string(),
-                    f["severity"].as_str().unwrap().to_string(),
-                ));
-            }
+            golden.insert((
+                f["function"].as_str().unwrap().to_string(),
+                f["unwinder"].as_str().unwrap().to_string(),
+                f["severity"].as_str().unwrap().to_string(),
+            ));
         }
         for n in [
             96u64, 4000, 4096, 4112, 5008, 8176, 65536, 70000, 1048576, 1052688, 8388608, 16781328,
         ] {
             for shape in Shape::ALL {
                 let name = format!("main.{}{n}", shape.name());
-                for sev in Severity::ALL {
-                    let Some(model) = unsafe_in(&all[&(g, shape)], (Unwinder::Go, sev), n) else {
+                for (u, sev) in Unwinder::ALL
+                    .into_iter()
+                    .flat_map(|u| Severity::ALL.map(|s| (u, s)))
+                {
+                    let Some(model) = unsafe_in(&all[&(g, shape)], (u, sev), n) else {
                         continue;
                     };
-                    let real = golden.contains(&(name.clone(), sev.name().to_string()));
+                    let real = golden.contains(&(
+                        name.clone(),
+                        u.name().to_string(),
+                        sev.name().to_string(),
+                    ));
                     assert_eq!(
                         model,
                         real,
-                        "{} {name} {}: model says {model}, the scan of the real binary says {real}",
+                        "{} {name} {} {}: model says {model}, the scan of the real binary says {real}",
                         dir.display(),
+                        u.name(),
                         sev.name()
                     );
                     compared += 1;
@@ -94,7 +101,7 @@ fn small_sweeps_agree_with_the_corpus_scans() {
             }
         }
     }
-    assert_eq!(compared, 11 * 12 * 2 * 2);
+    assert_eq!(compared, 11 * 12 * 2 * 2 * 2);
 }
 
 #[test]
