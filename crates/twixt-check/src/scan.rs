@@ -542,8 +542,13 @@ fn pick_caller(prog: &GoProgram<'_>) -> Option<(u64, u64)> {
         }
         let mut pc = f.info.entry;
         while pc < f.code_end {
+            // duffzero and duffcopy are entered with a record built for them below SP
+            // (obj7.go), not as ordinary callees: their return PC is no caller's.
             if let Some(w) = prog.word(pc)
-                && let Flow::Call { .. } = twixt_arm64::classify(pc, w).flow
+                && let Flow::Call { target } = twixt_arm64::classify(pc, w).flow
+                && !prog
+                    .func_at(target)
+                    .is_some_and(|t| t.info.name.starts_with("runtime.duff"))
                 && let Some(size) = f.pcsp_at(pc + 4)
                 && size > 0
                 && size < 0x10_0000
