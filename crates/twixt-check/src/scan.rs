@@ -22,13 +22,11 @@ use std::time::Instant;
 
 use twixt_arm64::{Effects, Flow};
 use twixt_emu::{Boundary, Harness, HookState, Layout, MapRange, Observer, RegionStart, RunEnd};
-use twixt_unwind::fp::{FpStart, FpVerdict};
-use twixt_unwind::go::{Mode, Start, Walk, unwind};
-use twixt_unwind::preempt::{
-    AsyncPreemptFrame, Decision, GoVersion, Interrupted, SafePointFacts, decide, inject,
-};
-use twixt_unwind::verdict::{Judgement, TrueFrame, Verdict, judge};
-use twixt_unwind::{Memory, Overlay};
+use twixt_unwind::Memory;
+use twixt_unwind::boundary::{FpCheck, Interrupt, Rules, check_fp, check_go};
+use twixt_unwind::fp::FpVerdict;
+use twixt_unwind::preempt::{AsyncPreemptFrame, GoVersion, SafePointFacts, decide};
+use twixt_unwind::verdict::{Judgement, TrueFrame, Verdict};
 
 use crate::finding::{
     BoundaryRecord, ContextLine, Finding, FunctionStat, ScanReport, Severity, Summary, Unanalysed,
@@ -226,59 +224,35 @@ impl<'p, 'a> ScanObserver<'p, 'a> {
                 .map_or(ft.meta.info.name.as_str(), String::as_str),
         };
         let decision = decide(self.version, b.pc, &facts);
-        let resume_pc = match decision {
-            Decision::Preempt { resume_pc } => Some(resume_pc),
-            Decision::Refuse(_) => None,
+        let at = Interrupt {
+            pc: b.pc,
+            sp: b.sp,
+            lr: b.lr,
+            r29: b.fp,
         };
-        let want_record = self.on_boundary.is_some();
-        let mut go = None;
-        let mut go_record = None;
-        if let Some(resume_pc) = resume_pc {
-            let mut overlay = Overlay::new(&mem);
-            let regs = Interrupted {
-                sp: b.sp,
-                lr: b.lr,
-                r29: b.fp,
-            };
-            let start = inject(&mut overlay, self.version, regs, resume_pc, self.ap);
-            let walk = Walk {
-                mode: Mode::Strict,
-                stktopsp: self.chain.top_sp,
-                max_frames: 64,
-            };
-            let tb = unwind(self.prog, &overlay, start, walk);
-            let truth = self.truth(ft, resume_pc, b.sp);
-            let j = judge(&tb, 1, &truth);
-            if j.verdict != Verdict::Ok {
-                let resume = (resume_pc != b.pc).then_some(resume_pc);
-                if want_record {
-                    go_record = Some(self.go_record(&tb, 1, &j, Severity::Preemptible));
-                }
-                go = Some(self.finding(ft, index, b, &j, Severity::Preemptible, resume));
-            }
-        }
-        if go.is_none() {
-            let start = Start {
-                pc: b.pc,
-                sp: b.sp,
-                lr: b.lr,
-                innermost: true,
-            };
-            let walk = Walk {
-                mode: Mode::Silent,
-                stktopsp: self.chain.top_sp,
-                max_frames: 64,
-            };
-            let tb = unwind(self.prog, &mem, start, walk);
-            let truth = self.truth(ft, b.pc, b.sp);
-            let j = judge(&tb, 0, &truth);
-            if want_record {
-                go_record = Some(self.go_record(&tb, 0, &j, Severity::SignalOnly));
-            }
-            if j.verdict != Verdict::Ok {
-                go = Some(self.finding(ft, index, b, &j, Severity::SignalOnly, None));
-            }
-        }
+        let rules = Rules {
+            version: self.version,
+            async_preempt: self.ap,
+            stktopsp: self.chain.top_sp,
+            max_frames: 64,
+        };
+        let check = check_go(self.prog, &mem, &rules, at, decision, |pc| {
+            self.truth(ft, pc, b.sp)
+        });
+        let resume_pc = check.resume_pc;
+        let go_severity = if check.preemptible {
+            Severity::Preemptible
+        } else {
+            Severity::SignalOnly
+        };
+        let go_record = self
+            .on_boundary
+            .is_some()
+            .then(|| self.go_record(&check.traceback, check.skip, &check.judgement, go_severity));
+        let go = (!check.is_ok()).then(|| {
+            let resume = resume_pc.filter(|&pc| check.preemptible && pc != b.pc);
+            self.finding(ft, index, b, &check.judgement, go_severity, resume)
+        });
         let severity = if resume_pc.is_some() {
             Severity::Preemptible
         } else {
@@ -368,27 +342,30 @@ impl<'p, 'a> ScanObserver<'p, 'a> {
             return (None, record);
         }
         let mem = BoundaryMemory(b);
-        let start = FpStart {
+        let at = Interrupt {
             pc: b.pc,
             sp: b.sp,
-            fp: b.fp,
+            lr: b.lr,
+            r29: b.fp,
         };
-        // After a preemption the tracer walks through the injected frames, and the stack
-        // below SP may have been overwritten or moved; a profiling signal overwrites nothing.
-        let own = ft.meta.info.entry..ft.meta.end;
-        let trace = if severity == Severity::Preemptible {
-            twixt_unwind::fp::walk(&mem, start, 64)
-        } else {
-            twixt_unwind::fp::walk_intact(&mem, start, 64)
-        };
-        let trace = twixt_unwind::fp::skip_own_records(&trace, own, self.chain.ret_pc);
         let truth: Vec<u64> = self
             .truth(ft, b.pc, b.sp)
             .iter()
             .skip(1)
             .map(|t| t.pc)
             .collect();
-        let j = twixt_unwind::fp::judge(&trace, start, &truth, self.caller_r29());
+        let FpCheck {
+            trace,
+            judgement: j,
+        } = check_fp(
+            &mem,
+            at,
+            severity == Severity::Preemptible,
+            ft.meta.info.entry..ft.meta.end,
+            &truth,
+            self.caller_r29(),
+            64,
+        );
         // The record whose return PC matters: the one that went wrong, the unusable one, or
         // (when all is well) the first one followed.
         let record_addr = j

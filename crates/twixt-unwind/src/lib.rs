@@ -5,13 +5,15 @@
 //! traceback.go): the one the garbage collector, stack copying and panics depend on.
 //! [`fp`] models the frame-pointer walk of the execution tracer and external profilers.
 //! [`preempt`] models how an asynchronous preemption lands (`isAsyncSafePoint` and
-//! `sigctxt.pushCall`). Neither knows anything about the emulator: memory is read through
+//! `sigctxt.pushCall`). [`boundary`] judges one interrupted boundary with both unwinders,
+//! the way every driver (scan, run, the synthetic sweep) does. None knows anything about the emulator: memory is read through
 //! [`Memory`] and function metadata through [`Metadata`], so the same code runs on emulator
 //! state, on hand-built frames in tests and on recorded snapshots.
 //!
 //! Architecture invariant: a model unwinder never decides what is *right*; it only says what
 //! the modelled unwinder would do. The truth comes from the emulator harness.
 
+pub mod boundary;
 pub mod fp;
 pub mod go;
 pub mod preempt;
