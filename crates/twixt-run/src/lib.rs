@@ -21,13 +21,12 @@ use twixt_check::{Finding, GoProgram, Severity};
 use twixt_emu::call::{Cpu, Exit, Machine, Regs, Snapshot, Step, Stepper};
 use twixt_emu::{Layout, MapRange};
 use twixt_gopclntab::PcRun;
-use twixt_unwind::fp::{self, FpStart, FpVerdict};
+use twixt_unwind::Memory;
+use twixt_unwind::boundary::{FpCheck, Interrupt, Rules, check_fp, check_go};
+use twixt_unwind::fp::{FpStart, FpVerdict};
 use twixt_unwind::go::{Mode, Start, Traceback, Walk, unwind};
-use twixt_unwind::preempt::{
-    AsyncPreemptFrame, Decision, GoVersion, Interrupted, SafePointFacts, decide, inject,
-};
+use twixt_unwind::preempt::{AsyncPreemptFrame, Decision, GoVersion, SafePointFacts, decide};
 use twixt_unwind::verdict::{Judgement, TrueFrame, Verdict, judge};
-use twixt_unwind::{Memory, Overlay};
 
 pub use args::Arg;
 use report::{
@@ -417,42 +416,41 @@ impl Tracker<'_, '_, '_> {
         let mem = CpuMem(cpu);
         let decision = ctx.decision(&mut checks.meta_cache, pc);
         let entry_sp = self.shadow.last().map_or(ctx.top_sp, |s| s.entry_sp);
-        let mut go_finding = None;
-        if let Some(Decision::Preempt { resume_pc }) = decision {
-            let mut overlay = Overlay::new(&mem);
-            let regs = Interrupted {
-                sp,
-                lr: cpu.x(30),
-                r29: cpu.x(29),
+        // `func_at` found the function above, so the decision exists.
+        let Some(decided) = decision.clone() else {
+            return;
+        };
+        let at = Interrupt {
+            pc,
+            sp,
+            lr: cpu.x(30),
+            r29: cpu.x(29),
+        };
+        let rules = Rules {
+            version: ctx.version,
+            async_preempt: ctx.ap,
+            stktopsp: ctx.top_sp,
+            max_frames: MAX_FRAMES,
+        };
+        let shadow = &self.shadow;
+        let check = check_go(ctx.prog, &mem, &rules, at, decided, |at_pc| {
+            ctx.truth(at_pc, sp, shadow)
+        });
+        let go_finding = (!check.is_ok()).then(|| {
+            let judged_pc = match check.resume_pc {
+                Some(resume) if check.preemptible => resume,
+                _ => pc,
             };
-            let start = inject(&mut overlay, ctx.version, regs, resume_pc, ctx.ap);
-            let tb = unwind(ctx.prog, &overlay, start, ctx.walk(Mode::Strict));
-            let truth = ctx.truth(resume_pc, sp, &self.shadow);
-            let j = judge(&tb, 1, &truth);
-            if j.verdict != Verdict::Ok {
-                let resume = (resume_pc != pc).then_some(resume_pc);
-                go_finding = Some((
-                    j,
-                    Severity::Preemptible,
-                    resume,
-                    ctx.chain_go(&truth, &tb, 1),
-                ));
-            }
-        }
-        if go_finding.is_none() {
-            let start = Start {
-                pc,
-                sp,
-                lr: cpu.x(30),
-                innermost: true,
+            let truth = ctx.truth(judged_pc, sp, shadow);
+            let severity = if check.preemptible {
+                Severity::Preemptible
+            } else {
+                Severity::SignalOnly
             };
-            let tb = unwind(ctx.prog, &mem, start, ctx.walk(Mode::Silent));
-            let truth = ctx.truth(pc, sp, &self.shadow);
-            let j = judge(&tb, 0, &truth);
-            if j.verdict != Verdict::Ok {
-                go_finding = Some((j, Severity::SignalOnly, None, ctx.chain_go(&truth, &tb, 0)));
-            }
-        }
+            let resume = (check.preemptible && judged_pc != pc).then_some(judged_pc);
+            let chain = ctx.chain_go(&truth, &check.traceback, check.skip);
+            (check.judgement.clone(), severity, resume, chain)
+        });
         if let Some((j, severity, resume, chain)) = go_finding {
             let finding = go_finding_of(ctx, f, pc, sp, entry_sp, &j, severity, resume, &mem);
             checks.findings.insert(
@@ -465,30 +463,27 @@ impl Tracker<'_, '_, '_> {
                 },
             );
         }
-        // The frame-pointer walk.
+        // The frame-pointer walk (the same rules as scan: `boundary::check_fp`).
+        let preemptible = matches!(decision, Some(Decision::Preempt { .. }));
+        let rets: Vec<u64> = self.shadow.iter().rev().map(|s| s.ret_pc).collect();
+        let caller_fp = self.shadow.last().map_or(0, |s| s.caller_fp);
+        let FpCheck {
+            trace,
+            judgement: fj,
+        } = check_fp(
+            &mem,
+            at,
+            preemptible,
+            f.info.entry..f.end,
+            &rets,
+            caller_fp,
+            MAX_FRAMES,
+        );
         let start = FpStart {
             pc,
             sp,
             fp: cpu.x(29),
         };
-        // As in scan: where the runtime may preempt, the tracer walks after asyncPreempt's
-        // frame and a possible stack move, so records below SP-8 are lost; a profiling
-        // signal overwrites nothing. Records built for duffzero/duffcopy in this function
-        // are skipped (`fp::skip_own_records`).
-        let preemptible = matches!(decision, Some(Decision::Preempt { .. }));
-        let trace = if preemptible {
-            fp::walk(&mem, start, MAX_FRAMES)
-        } else {
-            fp::walk_intact(&mem, start, MAX_FRAMES)
-        };
-        let rets: Vec<u64> = self.shadow.iter().rev().map(|s| s.ret_pc).collect();
-        let trace = fp::skip_own_records(
-            &trace,
-            f.info.entry..f.end,
-            rets.first().copied().unwrap_or(0),
-        );
-        let caller_fp = self.shadow.last().map_or(0, |s| s.caller_fp);
-        let fj = fp::judge(&trace, start, &rets, caller_fp);
         if fj.verdict != FpVerdict::Ok {
             let skip = usize::from(start.fp == caller_fp && !rets.is_empty());
             let truth: Vec<String> = std::iter::once(pc)
