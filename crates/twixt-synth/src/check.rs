@@ -21,13 +21,11 @@
 //! agree at every boundary.
 
 use twixt_emu::{Boundary, Harness, HookState, Layout, MapRange, Observer, RegionStart, RunEnd};
-use twixt_unwind::fp::{self, FpStart, FpVerdict};
-use twixt_unwind::go::{Mode, Start, Walk, unwind};
-use twixt_unwind::preempt::{
-    AsyncPreemptFrame, Decision, GoVersion, Interrupted, SafePointFacts, decide, inject,
-};
-use twixt_unwind::verdict::{TrueFrame, Verdict, judge};
-use twixt_unwind::{FuncInfo, Memory, Metadata, Overlay, Special};
+use twixt_unwind::boundary::{Interrupt, Rules, check_fp, check_go};
+use twixt_unwind::fp::FpVerdict;
+use twixt_unwind::preempt::{AsyncPreemptFrame, Decision, GoVersion, SafePointFacts, decide};
+use twixt_unwind::verdict::{TrueFrame, Verdict};
+use twixt_unwind::{FuncInfo, Memory, Metadata, Special};
 
 use crate::exec::{Machine, StackMemory};
 use crate::generation::Generation;
@@ -248,71 +246,43 @@ impl Checker {
                 },
             ]
         };
-        let mut go = None;
+        // The same judgement as scan's and run's (`twixt_unwind::boundary`).
         let preempt = matches!(decision, Decision::Preempt { .. });
-        if let Decision::Preempt { resume_pc } = decision {
-            let mut overlay = Overlay::new(mem);
-            let regs = Interrupted {
-                sp: r.sp,
-                lr: r.lr,
-                r29: r.fp,
-            };
-            let ap = AsyncPreemptFrame {
-                return_pc: ASYNC_PREEMPT_ENTRY + 0x100,
-                frame_size: ASYNC_PREEMPT_FRAME,
-            };
-            let start = inject(&mut overlay, self.version, regs, resume_pc, ap);
-            let walk = Walk {
-                mode: Mode::Strict,
-                stktopsp: self.top_sp,
-                max_frames: 64,
-            };
-            let tb = unwind(&world, &overlay, start, walk);
-            let j = judge(&tb, 1, &truth(resume_pc));
-            if j.verdict != Verdict::Ok {
-                go = Some((j.verdict, Severity::Preemptible));
-            }
-        }
-        if go.is_none() {
-            let start = Start {
-                pc: r.pc,
-                sp: r.sp,
-                lr: r.lr,
-                innermost: true,
-            };
-            let walk = Walk {
-                mode: Mode::Silent,
-                stktopsp: self.top_sp,
-                max_frames: 64,
-            };
-            let tb = unwind(&world, mem, start, walk);
-            let j = judge(&tb, 0, &truth(r.pc));
-            if j.verdict != Verdict::Ok {
-                go = Some((j.verdict, Severity::SignalOnly));
-            }
-        }
-        // As scan's `judge_frame_pointers`: after a preemption the tracer walks through
-        // the injected frames and the stack below SP may be overwritten (`fp::walk`); a
-        // profiling signal overwrites nothing (`fp::walk_intact`). Records of the
-        // function's own (duffzero) calls are skipped.
-        let start = FpStart {
+        let at = Interrupt {
             pc: r.pc,
             sp: r.sp,
-            fp: r.fp,
+            lr: r.lr,
+            r29: r.fp,
         };
-        let trace = if preempt {
-            fp::walk(mem, start, 64)
-        } else {
-            fp::walk_intact(mem, start, 64)
+        let rules = Rules {
+            version: self.version,
+            async_preempt: AsyncPreemptFrame {
+                return_pc: ASYNC_PREEMPT_ENTRY + 0x100,
+                frame_size: ASYNC_PREEMPT_FRAME,
+            },
+            stktopsp: self.top_sp,
+            max_frames: 64,
         };
+        let check = check_go(&world, mem, &rules, at, decision, |pc| truth(pc).to_vec());
+        let go = (!check.is_ok()).then(|| {
+            let severity = if check.preemptible {
+                Severity::Preemptible
+            } else {
+                Severity::SignalOnly
+            };
+            (check.judgement.verdict, severity)
+        });
         let end = FUNC_ENTRY + 4 * f.words.len() as u64;
-        let trace = fp::skip_own_records(&trace, FUNC_ENTRY..end, CALLER_RET);
-        let fj = fp::judge(
-            &trace,
-            start,
+        let fj = check_fp(
+            mem,
+            at,
+            preempt,
+            FUNC_ENTRY..end,
             &[CALLER_RET, GOEXIT_ENTRY + 4],
             self.caller_fp(),
-        );
+            64,
+        )
+        .judgement;
         let severity = if preempt {
             Severity::Preemptible
         } else {
