@@ -149,6 +149,35 @@ impl<'a> GoProgram<'a> {
         self.image
     }
 
+    /// The image's loadable segments as the emulator maps them, with their permissions.
+    pub fn emulator_ranges(&self) -> Vec<twixt_emu::MapRange<'a>> {
+        let image = self.image;
+        image
+            .segments()
+            .iter()
+            .map(|s| twixt_emu::MapRange {
+                vaddr: s.vaddr,
+                size: s.mem_size,
+                read: s.perms.read,
+                write: s.perms.write,
+                execute: s.perms.execute,
+                data: image.segment_bytes(s),
+            })
+            .collect()
+    }
+
+    /// The emulator's memory layout: stack, g and scratch just above the image's end.
+    pub fn emulator_layout(&self) -> twixt_emu::Layout {
+        let end = self
+            .image
+            .segments()
+            .iter()
+            .map(|s| s.vaddr.saturating_add(s.mem_size))
+            .max()
+            .unwrap_or(0);
+        twixt_emu::Layout::above(end)
+    }
+
     /// The pclntab.
     pub fn table(&self) -> &Pclntab<'a> {
         &self.table

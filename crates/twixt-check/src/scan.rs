@@ -570,14 +570,7 @@ pub fn scan(prog: &GoProgram<'_>, options: &ScanOptions<'_>) -> Result<ScanRepor
         }
         Err(e) => return Err(e),
     };
-    let image_end = prog
-        .image()
-        .segments()
-        .iter()
-        .map(|s| s.vaddr.saturating_add(s.mem_size))
-        .max()
-        .unwrap_or(0);
-    let layout = Layout::above(image_end);
+    let layout = prog.emulator_layout();
     let top_sp = layout.stack_hi - 0x1000;
     let chain = Chain {
         top_sp,
@@ -586,19 +579,7 @@ pub fn scan(prog: &GoProgram<'_>, options: &ScanOptions<'_>) -> Result<ScanRepor
         ret_pc,
     };
 
-    let image = prog.image();
-    let ranges: Vec<MapRange<'_>> = image
-        .segments()
-        .iter()
-        .map(|s| MapRange {
-            vaddr: s.vaddr,
-            size: s.mem_size,
-            read: s.perms.read,
-            write: s.perms.write,
-            execute: s.perms.execute,
-            data: image.segment_bytes(s),
-        })
-        .collect();
+    let ranges = prog.emulator_ranges();
     tracing::info!(
         binary = %binary,
         version = %version,

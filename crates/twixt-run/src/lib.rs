@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use twixt_arm64::Flow;
 use twixt_check::{Finding, GoProgram, Severity};
+use twixt_emu::Layout;
 use twixt_emu::call::{Cpu, Exit, Machine, Regs, Snapshot, Step, Stepper};
-use twixt_emu::{Layout, MapRange};
 use twixt_gopclntab::PcRun;
 use twixt_unwind::Memory;
 use twixt_unwind::boundary::{FpCheck, Interrupt, Rules, check_fp, check_go};
@@ -665,26 +665,9 @@ pub fn run(
         patch: 0,
     });
     let image = prog.image();
-    let image_end = image
-        .segments()
-        .iter()
-        .map(|s| s.vaddr.saturating_add(s.mem_size))
-        .max()
-        .unwrap_or(0);
-    let layout = Layout::above(image_end);
+    let layout = prog.emulator_layout();
     let heap_lo = (layout.g + (16 << 20)) & !0xffff;
-    let ranges: Vec<MapRange<'_>> = image
-        .segments()
-        .iter()
-        .map(|s| MapRange {
-            vaddr: s.vaddr,
-            size: s.mem_size,
-            read: s.perms.read,
-            write: s.perms.write,
-            execute: s.perms.execute,
-            data: image.segment_bytes(s),
-        })
-        .collect();
+    let ranges = prog.emulator_ranges();
     let mut actions = HashMap::new();
     for m in prog.funcs() {
         if let Some(a) = runtime::action(&m.info.name) {
