@@ -18,7 +18,7 @@
 //! - **fp: half-built R29**: preemptible `fp-wrong-return-pc` findings in `main.leaf*` (a
 //!   leaf epilogue that rebuilds R29 with two ADDs);
 //! - **fp: asm**: signal-only frame-pointer findings (runtime assembly that switches stacks
-//!   or uses R29 freely).
+//!   or overwrites its own saved-LR slot).
 //!
 //! The first four classes count Go-unwinder findings only; the totals count both.
 
@@ -228,7 +228,7 @@ pub fn matrix(reports: &[(String, ScanReport)]) -> String {
          return PC in between (frames whose size needs two immediates; every corpus toolchain \
          from go1.21.13 on).",
         "- **fp: asm**: signal-only frame-pointer windows, all in runtime assembly that \
-         switches stacks, calls C or the vDSO, or uses R29 as a scratch register.",
+         switches stacks, calls C or the vDSO, or overwrites its own saved-LR slot.",
         "- **total preemptible** / **total signal-only**: every window of that severity, \
          from both unwinders, including those in no class above.",
         "- **unanalysed**: functions twixt could not fully run (see each report's reasons).",
