@@ -95,6 +95,97 @@ pub struct Finding {
     pub context: Vec<ContextLine>,
 }
 
+/// Where a finding stands: the facts every finding carries, whichever unwinder it is
+/// about and whichever driver (scan, run) made it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Site {
+    /// Function name.
+    pub function: String,
+    /// Its entry PC.
+    pub entry: u64,
+    /// The boundary's PC.
+    pub pc: u64,
+    /// Disassembly of the instruction there.
+    pub instruction: String,
+    /// Source file.
+    pub file: Option<String>,
+    /// Source line.
+    pub line: Option<u32>,
+    /// Actual SP.
+    pub sp: u64,
+    /// The caller's SP, which pcsp values are relative to.
+    pub caller_sp: u64,
+    /// The pcsp value at the PC (0 where the table has none).
+    pub pcsp: u64,
+    /// Whether the runtime's preemption may land here.
+    pub severity: Severity,
+}
+
+impl Site {
+    /// `addr` relative to the actual SP.
+    pub fn sp_offset(&self, addr: u64) -> i64 {
+        (addr as i64).wrapping_sub(self.sp as i64)
+    }
+
+    /// A finding of `unwinder` with `verdict` at this site; the fields that describe the
+    /// walk itself are empty, for the caller to fill in.
+    pub fn finding(&self, unwinder: &str, verdict: &str) -> Finding {
+        Finding {
+            function: self.function.clone(),
+            pc: format!("{:#x}", self.pc),
+            offset: self.pc - self.entry,
+            instruction: self.instruction.clone(),
+            unwinder: unwinder.into(),
+            verdict: verdict.into(),
+            preemptible: self.severity == Severity::Preemptible,
+            severity: self.severity,
+            file: self.file.clone(),
+            line: self.line,
+            sp_below_caller: (self.caller_sp as i64).wrapping_sub(self.sp as i64),
+            pcsp: self.pcsp,
+            resume_pc: None,
+            slot_sp_offset: None,
+            read_value: None,
+            read_symbol: None,
+            expected_return_pc: String::new(),
+            expected_slot_sp_offset: None,
+            computed_caller_sp_error: None,
+            outcome: String::new(),
+            r29_sp_offset: None,
+            context: Vec::new(),
+        }
+    }
+
+    /// The finding for a Go-unwinder walk that went wrong: where it read the return PC and
+    /// what it found (named by `symbolize`), against the truth (`expected_fallback` when the
+    /// judgement names no true frame; `true_return_slot` where the real return PC is saved).
+    pub fn go_finding(
+        &self,
+        j: &twixt_unwind::verdict::Judgement,
+        resume_pc: Option<u64>,
+        expected_fallback: u64,
+        true_return_slot: Option<u64>,
+        symbolize: impl Fn(u64) -> String,
+    ) -> Finding {
+        let culprit = j.culprit.as_ref();
+        let expected = j.expected.map_or(expected_fallback, |t| t.pc);
+        Finding {
+            resume_pc: resume_pc.map(|pc| format!("{pc:#x}")),
+            slot_sp_offset: culprit.and_then(|c| c.lr_slot).map(|s| self.sp_offset(s)),
+            read_value: culprit.map(|c| format!("{:#x}", c.lr)),
+            read_symbol: culprit.map(|c| symbolize(c.lr)),
+            expected_return_pc: format!("{expected:#x}"),
+            expected_slot_sp_offset: true_return_slot.map(|s| self.sp_offset(s)),
+            computed_caller_sp_error: match (culprit, j.expected) {
+                (Some(c), Some(t)) => Some((t.sp as i64).wrapping_sub(c.fp as i64)),
+                _ => None,
+            },
+            outcome: j.outcome.describe(),
+            ..self.finding("go", j.verdict.name())
+        }
+    }
+}
+
 /// A function that could not be (fully) analysed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Unanalysed {

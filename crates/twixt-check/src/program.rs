@@ -236,6 +236,47 @@ impl<'a> GoProgram<'a> {
             .unwrap_or_default()
     }
 
+    /// The instruction at `pc` as text (`<unreadable>` outside the file).
+    pub fn disassemble(&self, pc: u64) -> String {
+        match self.word(pc) {
+            Some(w) => twixt_arm64::decode(pc, w).text,
+            None => "<unreadable>".into(),
+        }
+    }
+
+    /// `function+offset` for a PC inside a function.
+    pub fn symbol(&self, pc: u64) -> Option<String> {
+        self.func_at(pc)
+            .map(|f| format!("{}+{:#x}", f.info.name, pc - f.info.entry))
+    }
+
+    /// The site of a finding at `pc` in `f`, with SP `sp` under the caller's SP `caller_sp`.
+    pub fn site(
+        &self,
+        f: &FuncMeta,
+        pc: u64,
+        sp: u64,
+        caller_sp: u64,
+        severity: crate::finding::Severity,
+    ) -> crate::finding::Site {
+        let (file, line) = match self.file_line(f, pc) {
+            Some((file, line)) => (Some(file), Some(line)),
+            None => (None, None),
+        };
+        crate::finding::Site {
+            function: f.info.name.clone(),
+            entry: f.info.entry,
+            pc,
+            instruction: self.disassemble(pc),
+            file,
+            line,
+            sp,
+            caller_sp,
+            pcsp: f.pcsp_at(pc).unwrap_or(0),
+            severity,
+        }
+    }
+
     /// `file:line` at `pc`.
     pub fn file_line(&self, f: &FuncMeta, pc: u64) -> Option<(String, u32)> {
         let func = self.table.func(f.index).ok()?;

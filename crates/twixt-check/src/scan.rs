@@ -29,8 +29,8 @@ use twixt_unwind::preempt::{AsyncPreemptFrame, GoVersion, SafePointFacts, decide
 use twixt_unwind::verdict::{Judgement, TrueFrame, Verdict};
 
 use crate::finding::{
-    BoundaryRecord, ContextLine, Finding, FunctionStat, ScanReport, Severity, Summary, Unanalysed,
-    WalkRecord,
+    BoundaryRecord, ContextLine, Finding, FunctionStat, ScanReport, Severity, Site, Summary,
+    Unanalysed, WalkRecord,
 };
 use crate::plan::{Region, Val, regions, register_states};
 use crate::program::{FuncMeta, GoProgram, run_at};
@@ -251,20 +251,20 @@ impl<'p, 'a> ScanObserver<'p, 'a> {
             .then(|| self.go_record(&check.traceback, check.skip, &check.judgement, go_severity));
         let go = (!check.is_ok()).then(|| {
             let resume = resume_pc.filter(|&pc| check.preemptible && pc != b.pc);
-            self.finding(ft, index, b, &check.judgement, go_severity, resume)
+            self.finding(ft, b, &check.judgement, go_severity, resume)
         });
         let severity = if resume_pc.is_some() {
             Severity::Preemptible
         } else {
             Severity::SignalOnly
         };
-        let (fp, fp_record) = self.judge_frame_pointers(ft, index, b, severity, resume_pc);
+        let (fp, fp_record) = self.judge_frame_pointers(ft, b, severity, resume_pc);
         let record = match (go_record, fp_record) {
             (Some(go_walk), Some(fp_walk)) => Some(BoundaryRecord {
                 function: ft.meta.info.name.clone(),
                 pc: b.pc,
                 offset: b.pc - ft.meta.info.entry,
-                instruction: self.text(b.pc),
+                instruction: self.prog.disassemble(b.pc),
                 caller_sp: self.fn_csp,
                 sp: b.sp,
                 r29: b.fp,
@@ -322,7 +322,6 @@ impl<'p, 'a> ScanObserver<'p, 'a> {
     fn judge_frame_pointers<D>(
         &self,
         ft: &FuncTables,
-        index: usize,
         b: &Boundary<'_, '_, D>,
         severity: Severity,
         resume_pc: Option<u64>,
@@ -405,104 +404,49 @@ impl<'p, 'a> ScanObserver<'p, 'a> {
         if j.verdict == FpVerdict::Ok {
             return (None, record);
         }
-        let f = &ft.meta;
-        let (file, line) = match self.prog.file_line(f, b.pc) {
-            Some((file, line)) => (Some(file), Some(line)),
-            None => (None, None),
-        };
+        let site = self.site(ft, b, severity);
         let finding = Finding {
-            function: f.info.name.clone(),
-            pc: format!("{:#x}", b.pc),
-            offset: b.pc - f.info.entry,
-            instruction: self.text(b.pc),
-            unwinder: "fp".into(),
-            verdict: j.verdict.name().into(),
-            preemptible: severity == Severity::Preemptible,
-            severity,
-            file,
-            line,
-            sp_below_caller: (self.fn_csp as i64).wrapping_sub(b.sp as i64),
-            pcsp: ft.pcsp.get(index).copied().flatten().unwrap_or(0),
             resume_pc: resume_pc
                 .filter(|&pc| pc != b.pc)
                 .map(|pc| format!("{pc:#x}")),
-            slot_sp_offset: slot.map(|s| (s as i64).wrapping_sub(b.sp as i64)),
+            slot_sp_offset: slot.map(|s| site.sp_offset(s)),
             read_value: read.map(|v| format!("{v:#x}")),
             read_symbol: read.map(|v| self.symbolize(v)),
             expected_return_pc: format!("{:#x}", j.expected.unwrap_or(self.chain.ret_pc)),
-            expected_slot_sp_offset: self
-                .true_return_slot(ft, b)
-                .map(|s| (s as i64).wrapping_sub(b.sp as i64)),
-            computed_caller_sp_error: None,
+            expected_slot_sp_offset: self.true_return_slot(ft, b).map(|s| site.sp_offset(s)),
             outcome,
-            r29_sp_offset: Some((b.fp as i64).wrapping_sub(b.sp as i64)),
-            context: Vec::new(),
+            r29_sp_offset: Some(site.sp_offset(b.fp)),
+            ..site.finding("fp", j.verdict.name())
         };
         (Some(finding), record)
+    }
+
+    /// The site of a finding at this boundary.
+    fn site<D>(&self, ft: &FuncTables, b: &Boundary<'_, '_, D>, severity: Severity) -> Site {
+        self.prog.site(&ft.meta, b.pc, b.sp, self.fn_csp, severity)
     }
 
     fn finding<D>(
         &self,
         ft: &FuncTables,
-        index: usize,
         b: &Boundary<'_, '_, D>,
         j: &Judgement,
         severity: Severity,
         resume_pc: Option<u64>,
     ) -> Finding {
-        let f = &ft.meta;
-        let (file, line) = match self.prog.file_line(f, b.pc) {
-            Some((file, line)) => (Some(file), Some(line)),
-            None => (None, None),
-        };
-        let culprit = j.culprit.as_ref();
-        let expected = j.expected.map(|t| t.pc).unwrap_or(self.chain.ret_pc);
-        let expected_slot = self
-            .true_return_slot(ft, b)
-            .map(|slot| (slot as i64).wrapping_sub(b.sp as i64));
-        Finding {
-            function: f.info.name.clone(),
-            pc: format!("{:#x}", b.pc),
-            offset: b.pc - f.info.entry,
-            instruction: self.text(b.pc),
-            unwinder: "go".into(),
-            verdict: j.verdict.name().into(),
-            preemptible: severity == Severity::Preemptible,
-            severity,
-            file,
-            line,
-            sp_below_caller: (self.fn_csp as i64).wrapping_sub(b.sp as i64),
-            pcsp: ft.pcsp.get(index).copied().flatten().unwrap_or(0),
-            resume_pc: resume_pc.map(|pc| format!("{pc:#x}")),
-            slot_sp_offset: culprit
-                .and_then(|c| c.lr_slot)
-                .map(|s| (s as i64).wrapping_sub(b.sp as i64)),
-            read_value: culprit.map(|c| format!("{:#x}", c.lr)),
-            read_symbol: culprit.map(|c| self.symbolize(c.lr)),
-            expected_return_pc: format!("{expected:#x}"),
-            expected_slot_sp_offset: expected_slot,
-            computed_caller_sp_error: match (culprit, j.expected) {
-                (Some(c), Some(t)) => Some((t.sp as i64).wrapping_sub(c.fp as i64)),
-                _ => None,
-            },
-            outcome: j.outcome.describe(),
-            r29_sp_offset: None,
-            context: Vec::new(),
-        }
-    }
-
-    fn text(&self, pc: u64) -> String {
-        match self.prog.word(pc) {
-            Some(w) => twixt_arm64::decode(pc, w).text,
-            None => "<unreadable>".into(),
-        }
+        self.site(ft, b, severity).go_finding(
+            j,
+            resume_pc,
+            self.chain.ret_pc,
+            self.true_return_slot(ft, b),
+            |pc| self.symbolize(pc),
+        )
     }
 
     fn symbolize(&self, pc: u64) -> String {
-        match self.prog.func_at(pc) {
-            Some(f) => format!("{}+{:#x}", f.info.name, pc - f.info.entry),
-            None => "in no function".into(),
-        }
+        self.prog
+            .symbol(pc)
+            .unwrap_or_else(|| "in no function".into())
     }
 }
 

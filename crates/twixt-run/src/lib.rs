@@ -221,17 +221,9 @@ impl<S: Stepper> Memory for MachineMem<'_, '_, S> {
 
 impl Ctx<'_, '_> {
     fn symbolize(&self, pc: u64) -> String {
-        match self.prog.func_at(pc) {
-            Some(f) => format!("{}+{:#x}", f.info.name, pc - f.info.entry),
-            None => format!("{pc:#x} (in no function)"),
-        }
-    }
-
-    fn text(&self, pc: u64) -> String {
-        match self.prog.word(pc) {
-            Some(w) => twixt_arm64::decode(pc, w).text,
-            None => "<unreadable>".into(),
-        }
+        self.prog
+            .symbol(pc)
+            .unwrap_or_else(|| format!("{pc:#x} (in no function)"))
     }
 
     fn flow(&self, pc: u64) -> Flow {
@@ -502,42 +494,25 @@ impl Tracker<'_, '_, '_> {
                     unwound: unwound.get(i).cloned(),
                 })
                 .collect();
-            let (file, line) = match ctx.prog.file_line(f, pc) {
-                Some((file, line)) => (Some(file), Some(line)),
-                None => (None, None),
+            let severity = if preemptible {
+                Severity::Preemptible
+            } else {
+                Severity::SignalOnly
             };
+            let site = ctx.prog.site(f, pc, sp, entry_sp, severity);
             let finding = Finding {
-                function: f.info.name.clone(),
-                pc: format!("{pc:#x}"),
-                offset: pc - f.info.entry,
-                instruction: ctx.text(pc),
-                unwinder: "fp".into(),
-                verdict: fj.verdict.name().into(),
-                preemptible,
-                severity: if preemptible {
-                    Severity::Preemptible
-                } else {
-                    Severity::SignalOnly
-                },
-                file,
-                line,
-                sp_below_caller: (entry_sp as i64).wrapping_sub(sp as i64),
-                pcsp: f.pcsp_at(pc).unwrap_or(0),
-                resume_pc: None,
                 slot_sp_offset: fj
                     .culprit
-                    .map(|c| (c.record.wrapping_add(8) as i64).wrapping_sub(sp as i64))
-                    .or(fj.bad_record.map(|r| (r as i64).wrapping_sub(sp as i64))),
+                    .map(|c| site.sp_offset(c.record.wrapping_add(8)))
+                    .or(fj.bad_record.map(|r| site.sp_offset(r))),
                 read_value: fj.culprit.map(|c| format!("{:#x}", c.ret)),
                 read_symbol: fj.culprit.map(|c| ctx.symbolize(c.ret)),
                 expected_return_pc: fj
                     .expected
                     .map_or_else(|| "-".into(), |e| format!("{e:#x}")),
-                expected_slot_sp_offset: None,
-                computed_caller_sp_error: None,
                 outcome: trace.end.describe(),
-                r29_sp_offset: Some((cpu.x(29) as i64).wrapping_sub(sp as i64)),
-                context: Vec::new(),
+                r29_sp_offset: Some(site.sp_offset(cpu.x(29))),
+                ..site.finding("fp", fj.verdict.name())
             };
             checks.findings.insert(
                 (pc, "fp".into(), depth, 0),
@@ -586,46 +561,15 @@ fn go_finding_of(
     resume: Option<u64>,
     mem: &dyn Memory,
 ) -> Finding {
-    let (file, line) = match ctx.prog.file_line(f, pc) {
-        Some((file, line)) => (Some(file), Some(line)),
-        None => (None, None),
-    };
-    let culprit = j.culprit.as_ref();
+    // The frame's LR slot, once the prologue has saved the true return PC there.
     let expected = j.expected.map(|t| t.pc).unwrap_or(0);
     let frame_size = f.frame_size();
     let expected_slot = (frame_size > 0)
         .then(|| entry_sp.wrapping_sub(frame_size))
-        .filter(|&slot| mem.read_u64(slot) == Some(expected))
-        .map(|slot| (slot as i64).wrapping_sub(sp as i64));
-    Finding {
-        function: f.info.name.clone(),
-        pc: format!("{pc:#x}"),
-        offset: pc - f.info.entry,
-        instruction: ctx.text(pc),
-        unwinder: "go".into(),
-        verdict: j.verdict.name().into(),
-        preemptible: severity == Severity::Preemptible,
-        severity,
-        file,
-        line,
-        sp_below_caller: (entry_sp as i64).wrapping_sub(sp as i64),
-        pcsp: f.pcsp_at(pc).unwrap_or(0),
-        resume_pc: resume.map(|pc| format!("{pc:#x}")),
-        slot_sp_offset: culprit
-            .and_then(|c| c.lr_slot)
-            .map(|s| (s as i64).wrapping_sub(sp as i64)),
-        read_value: culprit.map(|c| format!("{:#x}", c.lr)),
-        read_symbol: culprit.map(|c| ctx.symbolize(c.lr)),
-        expected_return_pc: format!("{expected:#x}"),
-        expected_slot_sp_offset: expected_slot,
-        computed_caller_sp_error: match (culprit, j.expected) {
-            (Some(c), Some(t)) => Some((t.sp as i64).wrapping_sub(c.fp as i64)),
-            _ => None,
-        },
-        outcome: j.outcome.describe(),
-        r29_sp_offset: None,
-        context: Vec::new(),
-    }
+        .filter(|&slot| mem.read_u64(slot) == Some(expected));
+    ctx.prog
+        .site(f, pc, sp, entry_sp, severity)
+        .go_finding(j, resume, 0, expected_slot, |v| ctx.symbolize(v))
 }
 
 /// The end state of a call, for comparisons.
@@ -1324,7 +1268,7 @@ fn inject_one<'c, 'p, 'a>(
     Ok(Injection {
         at: ctx.symbolize(cand.pc),
         pc: format!("{:#x}", cand.pc),
-        instruction: ctx.text(cand.pc),
+        instruction: ctx.prog.disassemble(cand.pc),
         depth: cand.depth,
         resume_pc: (cand.resume_pc != cand.pc).then(|| format!("{:#x}", cand.resume_pc)),
         refused: cand.refused.clone(),
