@@ -599,7 +599,7 @@ mod tests {
             data: &bytes,
         }];
         let layout = Layout::default();
-        let heap = (layout.g + (16 << 20)) & !0xffff;
+        let heap = layout.heap_base();
         Machine::new(&ranges, layout, heap, 0x10000).expect("machine")
     }
 

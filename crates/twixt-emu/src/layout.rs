@@ -72,6 +72,12 @@ impl Layout {
         self.scratch_pointer()
     }
 
+    /// Where a whole-call run's heap starts (`call::Machine`): 16 MiB above the fake g,
+    /// 64 KiB aligned.
+    pub fn heap_base(&self) -> u64 {
+        (self.g + (16 << 20)) & !0xffff
+    }
+
     /// `g.stackguard0`: low enough that the stack checks of every frame pass.
     pub fn stack_guard(&self) -> u64 {
         self.stack_lo + GUARD

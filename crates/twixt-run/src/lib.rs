@@ -610,7 +610,7 @@ pub fn run(
     });
     let image = prog.image();
     let layout = prog.emulator_layout();
-    let heap_lo = (layout.g + (16 << 20)) & !0xffff;
+    let heap_lo = layout.heap_base();
     let ranges = prog.emulator_ranges();
     let mut actions = HashMap::new();
     for m in prog.funcs() {
