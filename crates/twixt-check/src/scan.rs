@@ -347,12 +347,9 @@ impl<'p, 'a> ScanObserver<'p, 'a> {
             lr: b.lr,
             r29: b.fp,
         };
-        let truth: Vec<u64> = self
-            .truth(ft, b.pc, b.sp)
-            .iter()
-            .skip(1)
-            .map(|t| t.pc)
-            .collect();
+        // The planted chain's return PCs (`truth` above the innermost frame; top frames
+        // returned early).
+        let truth = [self.chain.ret_pc, self.chain.goexit_ret];
         let FpCheck {
             trace,
             judgement: j,
