@@ -12,11 +12,13 @@
 mod classify;
 mod effects;
 mod text;
+mod values;
 
 pub use classify::classify;
 pub use effects::{
     Effects, Flow, RegSet, SpAccess, Successors, Writeback, is_unconditional_transfer, successors,
 };
+pub use values::{MemOp, ValueOp, mem_op, value_op};
 
 /// One decoded instruction.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

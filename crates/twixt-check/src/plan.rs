@@ -8,7 +8,9 @@
 //! Jump-table targets need not be resolved for coverage: code after an unconditional branch
 //! is always a leader, and a target inside a run is reached by falling through.
 
-use twixt_arm64::{Effects, Flow};
+use std::collections::BTreeMap;
+
+use twixt_arm64::{Effects, Flow, MemOp, ValueOp};
 
 /// A straight run of instructions `[start, start + 4 * len)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,8 +68,8 @@ pub fn regions(entry: u64, effects: &[Effects]) -> Vec<Region> {
     out
 }
 
-/// What the checker knows about a register's value at a region start, relative to the
-/// function's entry state.
+/// What the checker knows about a value at a region start, relative to the function's
+/// entry state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Val {
     /// Nothing known: the harness puts a scratch pointer there.
@@ -76,46 +78,175 @@ pub enum Val {
     EntryLr,
     /// A known code address: the return address of a call made by this function.
     Pc(u64),
+    /// The frame pointer the function was entered with (the caller's R29).
+    CallerFp,
+    /// A stack address, as its depth in bytes below the caller's SP.
+    Stack(i64),
 }
 
-/// Register knowledge at each region start: which registers hold the entry LR (R30 at
-/// entry, or a register an assembly function copied it into) and what R30 holds after a
-/// call. Regions start with metadata-consistent SP and stack; this carries the one other
-/// piece of state an unwinder reads from registers, across the region boundaries.
+/// What the checker knows about the machine at a region start: the registers, SP, and the
+/// stack words the function itself stored (its frame record, values it parked). The
+/// metadata says where SP should be at each PC; this says where the code the predecessors
+/// ran really left it, so that a region after a block boundary that the metadata does not
+/// describe (an SP write the assembler did not record, a frame record overwritten) starts
+/// from the truth.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntryState {
+    /// X0..X30 (X28 is always the fake `g`, whatever this says).
+    pub regs: [Val; 31],
+    /// SP as its depth below the caller's SP, when every path that reaches here agrees.
+    pub sp: Option<i64>,
+    /// Stack words the function stored, by depth below the caller's SP, with their values.
+    /// `Unknown` marks a word overwritten with a value nobody can name.
+    pub slots: BTreeMap<i64, Val>,
+    /// Whether a predecessor's state reached the region. Regions reached only through jump
+    /// tables (or not at all) are planned from the metadata alone.
+    pub reached: bool,
+}
+
+/// At most this many slots are tracked. The unwinders look at the frame records, which sit
+/// at and below SP; when a big frame stores more, the shallowest words (locals and
+/// arguments, nearest the caller's SP) are forgotten first, which only means "ask the
+/// metadata" for them.
+const MAX_SLOTS: usize = 64;
+
+impl EntryState {
+    /// The state at function entry: SP is the caller's, R29 is the caller's, R30 holds the
+    /// return address.
+    pub fn entry() -> EntryState {
+        let mut regs = [Val::Unknown; 31];
+        regs[29] = Val::CallerFp;
+        regs[30] = Val::EntryLr;
+        EntryState {
+            regs,
+            sp: Some(0),
+            slots: BTreeMap::new(),
+            reached: true,
+        }
+    }
+
+    /// The state of a region no path reaches: only R30 is assumed (the entry LR), as a
+    /// function's own code keeps it there unless it says otherwise.
+    fn unreached() -> EntryState {
+        let mut regs = [Val::Unknown; 31];
+        regs[30] = Val::EntryLr;
+        EntryState {
+            regs,
+            sp: None,
+            slots: BTreeMap::new(),
+            reached: false,
+        }
+    }
+
+    /// What two paths both guarantee.
+    fn join(&self, other: &EntryState) -> EntryState {
+        let mut regs = self.regs;
+        for (r, o) in regs.iter_mut().zip(&other.regs) {
+            if r != o {
+                *r = Val::Unknown;
+            }
+        }
+        let slots = self
+            .slots
+            .iter()
+            .filter(|&(d, v)| other.slots.get(d) == Some(v))
+            .map(|(&d, &v)| (d, v))
+            .collect();
+        EntryState {
+            regs,
+            sp: self.sp.filter(|&s| other.sp == Some(s)),
+            slots,
+            reached: true,
+        }
+    }
+
+    /// The value of register `n` as an address operand (31 = SP).
+    fn base(&self, n: u8) -> Option<i64> {
+        if n == 31 {
+            return self.sp;
+        }
+        match self.regs.get(n as usize) {
+            Some(Val::Stack(d)) => Some(*d),
+            _ => None,
+        }
+    }
+
+    fn set(&mut self, n: u8, v: Val) {
+        if n == 31 {
+            self.sp = match v {
+                Val::Stack(d) => Some(d),
+                _ => None,
+            };
+        } else if let Some(slot) = self.regs.get_mut(n as usize) {
+            *slot = v;
+        }
+    }
+
+    /// A store of `size` bytes at `depth` below the caller's SP (covering the addresses
+    /// `[csp - depth, csp - depth + size)`): every tracked word it touches is overwritten;
+    /// an 8-byte store records `value` in its own word.
+    fn store(&mut self, depth: i64, size: i64, value: Val) {
+        let touched: Vec<i64> = self
+            .slots
+            .range(depth - size + 1..=depth + 7)
+            .map(|(&d, _)| d)
+            .collect();
+        for &d in &touched {
+            self.slots.insert(d, Val::Unknown);
+        }
+        if size == 8 {
+            self.slots.insert(depth, value);
+            while self.slots.len() > MAX_SLOTS {
+                self.slots.pop_first();
+            }
+        }
+    }
+}
+
+/// The state at every region start: the registers, SP and stack words that all the paths
+/// reaching it leave (see [`EntryState`]).
 ///
 /// `keeps_lr(target)` says whether a call to `target` comes back with R30 = the caller's
 /// R3 (the `runtime.morestack*` family: the stack-check tail saves LR in R3, and morestack
 /// resumes the function with that LR after growing the stack). `no_return(target)` says
-/// whether a call never returns (panics, throw): nothing flows past it.
-pub fn register_states(
+/// whether a call never returns (panics, throw): nothing flows past it. `frameless(target)`
+/// says whether the callee writes nothing below the caller's SP (`runtime.duffzero` and
+/// `runtime.duffcopy`: frameless leaves that write only through their pointer arguments,
+/// called with a frame record built for them below SP that must survive the call).
+///
+/// The result is a pure function of the code: regions are joined in a fixed order until
+/// nothing changes, so it does not depend on the order functions or regions are scanned.
+pub fn region_states(
     entry: u64,
     words: &[u32],
     effects: &[Effects],
     regions: &[Region],
     keeps_lr: &dyn Fn(u64) -> bool,
     no_return: &dyn Fn(u64) -> bool,
-) -> Vec<[Val; 31]> {
-    let mut states: Vec<Option<[Val; 31]>> = vec![None; regions.len()];
-    let index_of = |pc: u64| regions.iter().position(|r| r.start == pc);
-    let mut init = [Val::Unknown; 31];
-    init[30] = Val::EntryLr;
+    frameless: &dyn Fn(u64) -> bool,
+) -> Vec<EntryState> {
+    let mut states: Vec<Option<EntryState>> = vec![None; regions.len()];
+    let index_of = |pc: u64| regions.binary_search_by_key(&pc, |r| r.start).ok();
     if !regions.is_empty() {
-        states[0] = Some(init);
+        states[0] = Some(EntryState::entry());
     }
     let mut work: Vec<usize> = vec![0];
     let mut steps = 0usize;
     while let Some(ri) = work.pop() {
-        // The lattice has height 2 per register; this bound only guards against bugs.
+        // Every value moves down a lattice of height 2 (known, then unknown) and slots only
+        // disappear, so this converges; the bound only guards against bugs.
         steps += 1;
         if steps > regions.len() * 64 + 64 {
             break;
         }
-        let Some(mut v) = states[ri] else { continue };
+        let Some(mut v) = states[ri].clone() else {
+            continue;
+        };
         let r = regions[ri];
         let first = ((r.start - entry) / 4) as usize;
         for i in first..first + r.len {
             let pc = entry + 4 * i as u64;
-            transfer(&mut v, pc, words[i], &effects[i], keeps_lr);
+            transfer(&mut v, pc, words[i], &effects[i], keeps_lr, frameless);
         }
         let last = first + r.len - 1;
         let last_pc = entry + 4 * last as u64;
@@ -134,110 +265,135 @@ pub fn register_states(
             let Some(si) = index_of(s).filter(|&si| si != 0) else {
                 continue;
             };
-            let joined = match states[si] {
-                None => v,
-                Some(old) => {
-                    let mut j = old;
-                    for k in 0..31 {
-                        if j[k] != v[k] {
-                            j[k] = Val::Unknown;
-                        }
-                    }
-                    j
-                }
+            let joined = match &states[si] {
+                None => v.clone(),
+                Some(old) => old.join(&v),
             };
-            if states[si] != Some(joined) {
+            if states[si].as_ref() != Some(&joined) {
                 states[si] = Some(joined);
                 work.push(si);
             }
         }
     }
-    // Regions reached only through jump tables or not at all: assume the entry state for
-    // R30 only when nothing else is known.
-    states.into_iter().map(|s| s.unwrap_or(init)).collect()
+    states
+        .into_iter()
+        .map(|s| s.unwrap_or_else(EntryState::unreached))
+        .collect()
 }
 
-fn transfer(v: &mut [Val; 31], pc: u64, word: u32, e: &Effects, keeps_lr: &dyn Fn(u64) -> bool) {
-    // MOV Xd, Xn (ORR Xd, XZR, Xn): a copy keeps what we know.
-    if word & 0xffe0_ffe0 == 0xaa00_03e0 {
-        let d = (word & 31) as usize;
-        let n = ((word >> 16) & 31) as usize;
-        if d < 31 {
-            v[d] = if n < 31 { v[n] } else { Val::Unknown };
-        }
-        return;
-    }
+/// One instruction's effect on what the planner knows.
+fn transfer(
+    v: &mut EntryState,
+    pc: u64,
+    word: u32,
+    e: &Effects,
+    keeps_lr: &dyn Fn(u64) -> bool,
+    frameless: &dyn Fn(u64) -> bool,
+) {
     match e.flow {
         Flow::Call { .. } | Flow::CallIndirect { .. } => {
-            let saved_lr = v[3];
+            let saved_lr = v.regs[3];
             // Go's internal ABI preserves only R28 (g) and R29 (FP) across calls.
-            for (k, slot) in v.iter_mut().enumerate() {
+            for (k, slot) in v.regs.iter_mut().enumerate() {
                 if k != 28 && k != 29 {
                     *slot = Val::Unknown;
                 }
             }
-            v[30] = match e.flow {
+            v.regs[30] = match e.flow {
                 Flow::Call { target } if keeps_lr(target) => saved_lr,
                 _ => Val::Pc(pc + 4),
             };
+            // The callee builds its frame below SP: what was parked there is gone.
+            let keeps_below_sp = matches!(e.flow, Flow::Call { target } if frameless(target));
+            match v.sp {
+                _ if keeps_below_sp => {}
+                Some(sp) => v.slots.retain(|&d, _| d <= sp),
+                None => v.slots.clear(),
+            }
+            return;
         }
-        _ => {
-            for k in e.registers_written() {
-                if let Some(slot) = v.get_mut(k as usize) {
-                    *slot = Val::Unknown;
+        _ => {}
+    }
+    if let Some(op) = twixt_arm64::value_op(pc, word) {
+        match op {
+            ValueOp::AddImm { rd, rn, imm } => {
+                let value = v.base(rn).map_or(Val::Unknown, |d| Val::Stack(d - imm));
+                v.set(rd, value);
+            }
+            ValueOp::Adr { rd, target } => {
+                if rd < 31 {
+                    v.regs[rd as usize] = Val::Pc(target);
+                }
+            }
+            ValueOp::Move { rd, rm } => {
+                if rd < 31 {
+                    let value = if rm < 31 { v.regs[rm as usize] } else { Val::Unknown };
+                    v.regs[rd as usize] = value;
                 }
             }
         }
+        return;
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn fx(flow: Flow) -> Effects {
-        Effects {
-            flow,
-            ..Effects::UNDEFINED
+    if let Some(op) = twixt_arm64::mem_op(word) {
+        memory(v, &op);
+        return;
+    }
+    for k in e.registers_written() {
+        if k == 31 {
+            v.sp = match (v.sp, e.sp_delta) {
+                (Some(d), Some(delta)) => Some(d - delta),
+                _ => None,
+            };
+        } else {
+            v.set(k, Val::Unknown);
         }
     }
+    // Stores whose address the planner cannot name (register offsets, exclusives, atomics)
+    // are assumed not to hit the tracked words: Go code reaches its frame record only
+    // through SP and R29-relative constants.
+}
 
-    #[test]
-    fn regions_cover_every_instruction_once() {
-        let e = 0x1000;
-        // 0: next, 1: cbz -> 4, 2: bl, 3: next, 4: next, 5: ret, 6: next
-        let effects = [
-            fx(Flow::Next),
-            fx(Flow::CondBranch { target: e + 16 }),
-            fx(Flow::Call { target: 0x9000 }),
-            fx(Flow::Next),
-            fx(Flow::Next),
-            fx(Flow::Ret { reg: 30 }),
-            fx(Flow::Next),
-        ];
-        let r = regions(e, &effects);
-        assert_eq!(
-            r,
-            vec![
-                Region { start: e, len: 2 },
-                Region {
-                    start: e + 8,
-                    len: 1
-                },
-                Region {
-                    start: e + 12,
-                    len: 1
-                },
-                Region {
-                    start: e + 16,
-                    len: 2
-                },
-                Region {
-                    start: e + 24,
-                    len: 1
-                },
-            ]
-        );
-        assert_eq!(r.iter().map(|r| r.len).sum::<usize>(), effects.len());
+/// A load or store through `base` with a constant offset.
+fn memory(v: &mut EntryState, op: &MemOp) {
+    let a = &op.access;
+    let base_depth = v.base(op.base);
+    // Post-index accesses happen at the base itself (`offset` is 0); the others at base +
+    // offset. Depths grow downwards: an address `k` bytes higher is `k` bytes shallower.
+    let at = base_depth.map(|d| d - a.offset);
+    let regs = usize::from(a.regs.clamp(1, 2));
+    let size = i64::from(a.size);
+    if a.store {
+        if let Some(at) = at {
+            for k in 0..regs {
+                // A transfer register numbered 31 is XZR, never SP.
+                let value = if a.size == 8 && !a.fp_simd && a.rt[k] < 31 {
+                    v.regs[a.rt[k] as usize]
+                } else {
+                    Val::Unknown
+                };
+                v.store(at - size * k as i64, size, value);
+            }
+        }
+    } else if !a.fp_simd {
+        for k in 0..regs {
+            let value = match at {
+                Some(at) if a.size == 8 => v
+                    .slots
+                    .get(&(at - size * k as i64))
+                    .copied()
+                    .unwrap_or(Val::Unknown),
+                _ => Val::Unknown,
+            };
+            if a.rt[k] < 31 {
+                v.regs[a.rt[k] as usize] = value;
+            }
+        }
+    }
+    if a.writeback != twixt_arm64::Writeback::None {
+        let value = match (base_depth, op.writeback) {
+            (Some(d), Some(delta)) => Val::Stack(d - delta),
+            _ => Val::Unknown,
+        };
+        v.set(op.base, value);
     }
 }

@@ -32,7 +32,7 @@ use crate::finding::{
     BoundaryRecord, ContextLine, Finding, FunctionStat, ScanReport, Severity, Site, Summary,
     Unanalysed, WalkRecord,
 };
-use crate::plan::{Region, Val, regions, register_states};
+use crate::plan::{EntryState, Region, Val, region_states, regions};
 use crate::program::{FuncMeta, GoProgram, run_at};
 
 /// Receives each finding as it is made, with the time since the scan started.
@@ -511,7 +511,8 @@ pub fn scan(prog: &GoProgram<'_>, options: &ScanOptions<'_>) -> Result<ScanRepor
         }
         Err(e) => return Err(e),
     };
-    let layout = prog.emulator_layout();
+    // Regions map the stack lazily, so it can be as deep as reflectcall's largest frame.
+    let layout = prog.emulator_layout().deep();
     let top_sp = layout.stack_hi - 0x1000;
     let chain = Chain {
         top_sp,
@@ -913,12 +914,6 @@ fn scan_function<'p, 'a>(
         .map(|i| observer.prog.word(entry + 4 * i as u64).unwrap_or(0))
         .collect();
     let plan = regions(entry, &effects);
-    harness.poison_down_to(
-        observer
-            .fn_csp
-            .saturating_sub(f.frame_size().min(MAX_FRAME))
-            .saturating_sub(0x10000),
-    );
     let prog = observer.prog;
     let keeps_lr = |target: u64| {
         prog.func_at(target)
@@ -928,7 +923,14 @@ fn scan_function<'p, 'a>(
         prog.func_at(target)
             .is_some_and(|f| never_returns(&f.info.name))
     };
-    let states = register_states(entry, &words, &effects, &plan, &keeps_lr, &no_return);
+    let frameless = |target: u64| {
+        prog.func_at(target).is_some_and(|f| {
+            f.info.name == "runtime.duffzero" || f.info.name == "runtime.duffcopy"
+        })
+    };
+    let states = region_states(
+        entry, &words, &effects, &plan, &keeps_lr, &no_return, &frameless,
+    );
     for (region, regs) in plan.iter().zip(&states) {
         observer.region_from_zero = f.pcsp_at(region.start) == Some(0);
         let start = match region_start(f, region, regs, chain, harness.layout().scratch_pointer()) {
@@ -964,53 +966,88 @@ fn scan_function<'p, 'a>(
     (observer, result)
 }
 
-/// The largest frame the harness can plant below the caller (the stack is 48 MiB).
-const MAX_FRAME: u64 = 40 << 20;
+/// The largest frame the harness can plant below the caller: the emulated stack holds the
+/// `runtime.callN` frames up to 1 GiB (`reflectcall`'s largest), with room for the caller.
+const MAX_FRAME: u64 = (1 << 30) + (8 << 20);
 
+/// The machine state a region starts from: where the paths that reach it agree on SP,
+/// registers and stored stack words ([`EntryState`]), that; elsewhere what the metadata at
+/// its first PC implies (SP = caller SP - pcsp, the frame record at SP-8, the saved LR at
+/// SP).
 fn region_start(
     f: &FuncMeta,
     region: &Region,
-    regs: &[Val; 31],
+    state: &EntryState,
     chain: &Chain,
     scratch: u64,
 ) -> Result<RegionStart, String> {
     let frame = f
         .pcsp_at(region.start)
         .ok_or_else(|| format!("no pcsp value at {:#x}", region.start))?;
+    let plantable = |depth: i64| (-4096..=MAX_FRAME as i64).contains(&depth);
     // Negative values are real: asyncPreempt's epilogue also pops pushCall's 16 bytes.
-    if frame as i64 > MAX_FRAME as i64 || (frame as i64) < -4096 {
+    if !plantable(frame as i64) {
         return Err(format!(
-            "pcsp value {} at {:#x} is not a frame size the harness can plant (stack is 48 MiB)",
-            frame as i64, region.start
+            "pcsp value {} at {:#x} is not a frame size the harness can plant (stack is {} MiB)",
+            frame as i64,
+            region.start,
+            MAX_FRAME >> 20
         ));
     }
-    // An injected call's frame sits below the 16 bytes pushCall reserved.
+    // An injected call's frame sits below the 16 bytes pushCall reserved: depths and pcsp
+    // are relative to the SP the function was entered with.
     let pushed = if f.info.special.is_injected_call() {
         16
     } else {
         0
     };
-    let sp = chain.csp.wrapping_sub(pushed).wrapping_sub(frame);
+    let entry_sp = chain.csp.wrapping_sub(pushed);
+    let metadata_sp = entry_sp.wrapping_sub(frame);
+    let sp = match state.sp.filter(|&d| plantable(d)) {
+        Some(depth) => entry_sp.wrapping_sub(depth as u64),
+        None => metadata_sp,
+    };
+    let caller_fp = chain.csp - 8;
+    let value = |v: Val| match v {
+        Val::Unknown => None,
+        Val::EntryLr => Some(chain.ret_pc),
+        Val::Pc(pc) => Some(pc),
+        Val::CallerFp => Some(caller_fp),
+        Val::Stack(depth) => Some(entry_sp.wrapping_sub(depth as u64)),
+    };
     let mut x = [scratch; 31];
-    for (slot, val) in x.iter_mut().zip(regs) {
-        match val {
-            Val::Unknown => {}
-            Val::EntryLr => *slot = chain.ret_pc,
-            Val::Pc(pc) => *slot = *pc,
+    for (slot, val) in x.iter_mut().zip(&state.regs) {
+        if let Some(v) = value(*val) {
+            *slot = v;
         }
     }
-    let caller_fp = chain.csp - 8;
-    x[29] = if frame as i64 > 0 { sp - 8 } else { caller_fp };
-    let mut writes = vec![(chain.csp, chain.goexit_ret), (chain.csp - 8, 0)];
+    if state.regs[29] == Val::Unknown {
+        x[29] = if frame as i64 > 0 { sp - 8 } else { caller_fp };
+    }
+    // The planted chain, then the frame record the metadata implies (only where SP is
+    // where the metadata says), then what the function's own stores left: those win.
+    let mut words: BTreeMap<u64, Option<u64>> = BTreeMap::new();
+    words.insert(chain.csp, Some(chain.goexit_ret));
+    words.insert(chain.csp - 8, Some(0));
     if pushed > 0 {
         // pushCall: [sp-16] = the interrupted LR, [sp-24] = the interrupted R29.
-        writes.push((chain.csp - 16, chain.ret_pc));
-        writes.push((chain.csp - 24, caller_fp));
+        words.insert(chain.csp - 16, Some(chain.ret_pc));
+        words.insert(chain.csp - 24, Some(caller_fp));
     }
-    if frame as i64 > 0 {
-        writes.push((sp, chain.ret_pc));
-        writes.push((sp - 8, caller_fp));
+    if frame as i64 > 0 && sp == metadata_sp {
+        words.insert(sp, Some(chain.ret_pc));
+        words.insert(sp - 8, Some(caller_fp));
     }
+    for (&depth, &v) in &state.slots {
+        if plantable(depth) {
+            words.insert(entry_sp.wrapping_sub(depth as u64), value(v));
+        }
+    }
+    // A word overwritten with something unknown holds the poison every unwritten word does.
+    let writes = words
+        .into_iter()
+        .map(|(addr, v)| (addr, v.unwrap_or(scratch)))
+        .collect();
     Ok(RegionStart {
         pc: region.start,
         last: region.last(),

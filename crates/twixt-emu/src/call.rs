@@ -202,6 +202,7 @@ impl<'e, S: Stepper + 'e> Machine<'e, S> {
             .map_err(EmuError::Engine)?;
         map_image(&mut uc, ranges, &layout)?;
         layout.map_harness(&mut uc).map_err(EmuError::Engine)?;
+        layout.map_stack(&mut uc).map_err(EmuError::Engine)?;
         if layout.overlaps(heap_lo, heap_lo.saturating_add(heap_size)) {
             return Err(EmuError::Overlap { vaddr: heap_lo });
         }

@@ -1,6 +1,14 @@
-//! The Unicorn harness: maps an image's segments, a goroutine stack with guard pages, a fake
-//! `g` and scratch memory, then runs one region at a time from a synthesized machine state
-//! and hands an [`Observer`] a read-only view of every instruction boundary.
+//! The Unicorn harness: maps an image's segments, a goroutine stack with guard pages (mapped
+//! lazily, 64 KiB at a time, as deep as the largest frame Go builds), a fake `g` with its
+//! `m` and `g0`, and scratch memory, then runs one region at a time from a synthesized
+//! machine state and hands an [`Observer`] a read-only view of every instruction boundary.
+//!
+//! No harness limit leaves a region unfinished: a load or store whose address cannot be
+//! mapped at all (beyond 48 bits, in a guard, or past the scratch budget) is replayed
+//! against scratch memory, so the load yields the scratch word and the store is dropped.
+//! A load whose value the harness does not know changes neither SP, R29 nor the return
+//! address; only control flow into unknown code, a system instruction or a budget ends a
+//! region early.
 //!
 //! This is the only crate that uses `unicorn-engine`. Architecture invariants: one engine
 //! belongs to one thread; a region is run with a single `emu_start`; nothing the input does
@@ -114,6 +122,8 @@ pub struct Boundary<'u, 'e, D> {
     pub lr: u64,
     /// Index of this boundary within the region (0 = the region's first instruction).
     pub index: usize,
+    /// The harness's layout (where unmapped stack reads as poison).
+    layout: Layout,
 }
 
 impl<D> Boundary<'_, '_, D> {
@@ -127,12 +137,21 @@ impl<D> Boundary<'_, '_, D> {
         }
     }
 
-    /// Reads a little-endian word, `None` if unmapped.
+    /// Reads a little-endian word, `None` if unmapped. Stack the harness has not mapped
+    /// yet reads as the poison every unwritten stack word holds.
     pub fn read_u64(&self, addr: u64) -> Option<u64> {
-        let mut buf = [0u8; 8];
-        self.uc.mem_read(addr, &mut buf).ok()?;
-        Some(u64::from_le_bytes(buf))
+        read_word(self.uc, &self.layout, addr)
     }
+}
+
+/// A word of memory as the program would see it: the stack is all poison where nothing has
+/// been mapped (and so nothing written) yet.
+fn read_word<D>(uc: &Unicorn<'_, D>, layout: &Layout, addr: u64) -> Option<u64> {
+    let mut buf = [0u8; 8];
+    if uc.mem_read(addr, &mut buf).is_ok() {
+        return Some(u64::from_le_bytes(buf));
+    }
+    (layout.in_stack(addr) && layout.in_stack(addr.saturating_add(7))).then(|| layout.poison())
 }
 
 /// Receives every boundary of a region.
@@ -179,17 +198,30 @@ pub struct HookState<O> {
     /// before the first write: restored afterwards, so that every region starts from the
     /// same memory whatever ran before it (and reports do not depend on scan order).
     saved: Vec<(u64, Vec<u8>)>,
+    /// The 64 KiB chunks of the goroutine stack mapped so far (each filled with poison
+    /// when mapped).
+    stack_chunks: std::collections::BTreeSet<u64>,
+    /// 64 KiB of the poison word.
+    poison: Vec<u8>,
+    /// A data access the harness could not give memory: `(pc, address)` of the instruction,
+    /// to be replayed against scratch memory.
+    relocate: Option<(u64, u64)>,
+    /// Set while such a replay runs: its boundary was already observed and counted.
+    replaying: bool,
+    /// A word the CPU refused as undefined although it decodes as falling through: the run
+    /// goes on after it.
+    skip: Option<u64>,
 }
+
+/// The granule the goroutine stack is mapped in.
+const STACK_CHUNK: u64 = 0x10000;
 
 /// One emulator with an image mapped into it.
 pub struct Harness<'e, O: Observer> {
     uc: Unicorn<'e, HookState<O>>,
     layout: Layout,
     dirty: Intervals,
-    /// Everything from here to the stack top holds poison (or what a region is writing).
-    poisoned_from: u64,
     time_budget: Duration,
-    poison: Vec<u8>,
 }
 
 const PAGE: u64 = 0x1000;
@@ -252,6 +284,13 @@ impl<'e, O: Observer + 'e> Harness<'e, O> {
             stack_dirty: Intervals::default(),
             unhooked: Vec::new(),
             saved: Vec::new(),
+            stack_chunks: std::collections::BTreeSet::new(),
+            poison: std::iter::repeat_n(layout.poison().to_le_bytes(), (STACK_CHUNK / 8) as usize)
+                .flatten()
+                .collect(),
+            relocate: None,
+            replaying: false,
+            skip: None,
         };
         let mut uc = Unicorn::new_with_data(Arch::ARM64, Mode::LITTLE_ENDIAN, state)
             .map_err(EmuError::Engine)?;
@@ -260,20 +299,17 @@ impl<'e, O: Observer + 'e> Harness<'e, O> {
         uc.ctl_set_cpu_model(unicorn_engine::Arm64CpuModel::MAX as i32)
             .map_err(EmuError::Engine)?;
         map_image(&mut uc, ranges, &layout)?;
+        // The goroutine stack is mapped lazily (`map_stack_chunk`).
         layout.map_harness(&mut uc).map_err(EmuError::Engine)?;
         install_hooks(&mut uc).map_err(EmuError::Engine)?;
         Ok(Harness {
             uc,
             layout,
             dirty: Intervals::default(),
-            poisoned_from: layout.stack_hi,
             // Only a backstop: every region is bounded by its instruction budget, and a
             // tighter wall-time limit would make results depend on the machine's load
             // (a debug build on a busy machine can take a second for a long region).
             time_budget: Duration::from_secs(30),
-            poison: std::iter::repeat_n(layout.poison().to_le_bytes(), 8192)
-                .flatten()
-                .collect(),
         })
     }
 
@@ -287,21 +323,8 @@ impl<'e, O: Observer + 'e> Harness<'e, O> {
         self.time_budget = budget;
     }
 
-    /// Makes sure the stack holds poison from `lo` (rounded down) to its top. Callers ask
-    /// for the deepest address a function can reach (its caller's SP less its largest
-    /// frame, less a margin) before its first region, so every region of a function sees
-    /// the same memory whatever ran before.
-    pub fn poison_down_to(&mut self, lo: u64) {
-        let lo = (lo & !0xfff).max(self.layout.stack_lo);
-        if lo < self.poisoned_from {
-            self.dirty.add(lo, self.poisoned_from);
-            self.poisoned_from = lo;
-        }
-    }
-
     /// Runs one region, handing each boundary to `observer`; returns the observer back.
     pub fn run(&mut self, start: &RegionStart, observer: O) -> (O, RunEnd) {
-        self.poison_down_to(start.sp.saturating_sub(0x10000));
         self.restore_stack();
         {
             let st = self.uc.get_data_mut();
@@ -312,6 +335,9 @@ impl<'e, O: Observer + 'e> Harness<'e, O> {
             st.deadline = Some(Instant::now() + self.time_budget);
             st.failure = None;
             st.stopped = false;
+            st.relocate = None;
+            st.replaying = false;
+            st.skip = None;
             st.unhooked.clone_from(&start.unhooked_stores);
         }
         let setup = self.set_state(start);
@@ -334,15 +360,26 @@ impl<'e, O: Observer + 'e> Harness<'e, O> {
     fn execute(&mut self, start: &RegionStart) -> RunEnd {
         // `until` stops before the last instruction executes; the count is a second bound,
         // in case the region is not the straight line the planner thought.
-        let result = if start.pc == start.last {
-            Ok(())
-        } else {
-            self.uc.emu_start(
-                start.pc,
-                start.last,
-                0,
-                start.instructions.saturating_add(1),
-            )
+        let mut from = start.pc;
+        let result = loop {
+            let result = if from == start.last {
+                self.uc.reg_write(RegisterARM64::PC, from)
+            } else {
+                self.uc
+                    .emu_start(from, start.last, 0, start.instructions.saturating_add(1))
+            };
+            if let Some(pc) = self.uc.get_data_mut().skip.take() {
+                from = pc.wrapping_add(4);
+                continue;
+            }
+            let Some((pc, addr)) = self.uc.get_data_mut().relocate.take() else {
+                break result;
+            };
+            if let Err(reason) = self.replay_relocated(pc, addr) {
+                self.uc.get_data_mut().failure.get_or_insert(reason);
+                break result;
+            }
+            from = pc.wrapping_add(4);
         };
         let st = self.uc.get_data();
         if let Some(f) = &st.failure {
@@ -369,6 +406,53 @@ impl<'e, O: Observer + 'e> Harness<'e, O> {
         }
     }
 
+    /// Runs the load or store at `pc`, whose address `addr` no memory can back, against
+    /// scratch memory instead: its base register is moved by the distance from `addr` to
+    /// the middle of scratch, the instruction runs once (unobserved: its boundary already
+    /// was), and the base gets back its own value plus whatever writeback added. A load
+    /// thus yields the scratch word; a store lands in scratch, which is restored after the
+    /// region, so it is dropped.
+    fn replay_relocated(&mut self, pc: u64, addr: u64) -> Result<(), String> {
+        let gave_up = |why: &str| format!("data access at {addr:#x} from pc {pc:#x}: {why}");
+        let mut word = [0u8; 4];
+        self.uc
+            .mem_read(pc, &mut word)
+            .map_err(|_| gave_up("its instruction cannot be read"))?;
+        let word = u32::from_le_bytes(word);
+        // Every load/store class keeps its base register in bits 9..5 (31 is SP), and its
+        // address is that base plus something; other classes reach memory otherwise.
+        if !matches!((word >> 25) & 0xf, 0b0100 | 0b0110 | 0b1100 | 0b1110) {
+            return Err(gave_up("not a load or store"));
+        }
+        let rn = ((word >> 5) & 31) as u8;
+        let reg = x_register(rn);
+        let base = self.uc.reg_read(reg).unwrap_or(0);
+        let target = self.layout.scratch_pointer();
+        let moved = base.wrapping_add(target.wrapping_sub(addr));
+        let loads_into_base = loads_into_base(pc, word, rn);
+        let run = |uc: &mut Unicorn<'e, HookState<O>>| -> Result<(), String> {
+            uc.reg_write(reg, moved)
+                .map_err(|e| gave_up(&format!("{e:?}")))?;
+            uc.get_data_mut().replaying = true;
+            let r = uc.emu_start(pc, pc.wrapping_add(4), 0, 1);
+            uc.get_data_mut().replaying = false;
+            r.map_err(|e| gave_up(&format!("{} when replayed", describe_error(e))))?;
+            if uc.get_data_mut().relocate.take().is_some() {
+                return Err(gave_up("still unmapped when replayed against scratch"));
+            }
+            Ok(())
+        };
+        run(&mut self.uc)?;
+        if !loads_into_base {
+            let after = self.uc.reg_read(reg).unwrap_or(moved);
+            let _ = self
+                .uc
+                .reg_write(reg, base.wrapping_add(after.wrapping_sub(moved)));
+        }
+        let _ = self.uc.reg_write(RegisterARM64::PC, pc.wrapping_add(4));
+        Ok(())
+    }
+
     fn set_state(
         &mut self,
         start: &RegionStart,
@@ -381,6 +465,8 @@ impl<'e, O: Observer + 'e> Harness<'e, O> {
         self.uc.reg_write(RegisterARM64::SP, start.sp)?;
         self.uc.reg_write(RegisterARM64::PC, start.pc)?;
         for (addr, value) in &start.writes {
+            map_stack_chunk(&mut self.uc, *addr);
+            map_stack_chunk(&mut self.uc, addr.saturating_add(7));
             self.uc.mem_write(*addr, &value.to_le_bytes())?;
         }
         for (addr, _) in &start.writes {
@@ -393,16 +479,24 @@ impl<'e, O: Observer + 'e> Harness<'e, O> {
     /// wrote (and the words the harness planted), so that each region sees the same memory
     /// whatever ran before it.
     fn restore_stack(&mut self) {
+        let st = self.uc.get_data_mut();
+        let chunks = std::mem::take(&mut st.stack_chunks);
+        let poison = std::mem::take(&mut st.poison);
         for (lo, hi) in self.dirty.take() {
             let lo = lo.max(self.layout.stack_lo) & !7;
             let hi = hi.min(self.layout.stack_hi);
-            let mut addr = lo;
-            while addr < hi {
-                let n = (hi - addr).min(self.poison.len() as u64);
-                let _ = self.uc.mem_write(addr, &self.poison[..n as usize]);
-                addr += n;
+            // Only mapped chunks can have been written; the rest reads as poison already.
+            for &chunk in chunks.range(lo & !(STACK_CHUNK - 1)..hi) {
+                let a = lo.max(chunk);
+                let b = hi.min(chunk + STACK_CHUNK);
+                if a < b {
+                    let _ = self.uc.mem_write(a, &poison[..(b - a) as usize]);
+                }
             }
         }
+        let st = self.uc.get_data_mut();
+        st.stack_chunks = chunks;
+        st.poison = poison;
     }
 
     fn restore_pristine_pages(&mut self) {
@@ -418,12 +512,26 @@ impl<'e, O: Observer + 'e> Harness<'e, O> {
         }
     }
 
-    /// Reads memory directly (for tests and evidence).
+    /// Reads memory directly (for tests and evidence); unmapped stack reads as poison.
     pub fn read_u64(&self, addr: u64) -> Option<u64> {
-        let mut buf = [0u8; 8];
-        self.uc.mem_read(addr, &mut buf).ok()?;
-        Some(u64::from_le_bytes(buf))
+        read_word(&self.uc, &self.layout, addr)
     }
+}
+
+/// Whether the load at `pc` writes its own base register `rn` as a destination (then the
+/// loaded value stands; otherwise the base is only ever updated by writeback).
+fn loads_into_base(pc: u64, word: u32, rn: u8) -> bool {
+    if rn == 31 {
+        return false;
+    }
+    if let Some(m) = twixt_arm64::mem_op(word) {
+        let regs = usize::from(m.access.regs.clamp(1, 2));
+        return !m.access.store && !m.access.fp_simd && m.access.rt[..regs].contains(&rn);
+    }
+    // Register-offset, exclusive and atomic forms have no writeback: a written base is a
+    // destination. SIMD structure loads (LD1..LD4) write back and load vectors only.
+    let structure = (word >> 27) & 0b111 == 0b001 && word & (1 << 26) != 0;
+    !structure && twixt_arm64::classify(pc, word).written.contains_x(rn)
 }
 
 /// Unicorn's id for general register `n` as an instruction encodes it: X0..X28 are
@@ -546,6 +654,29 @@ fn map_image<D>(
     Ok(())
 }
 
+/// Maps the stack chunk holding `addr` (filled with poison) if `addr` is in the goroutine
+/// stack and the chunk is not mapped yet. Returns whether `addr` is now mapped stack.
+fn map_stack_chunk<O>(uc: &mut Unicorn<'_, HookState<O>>, addr: u64) -> bool {
+    let st = uc.get_data();
+    if !st.layout.in_stack(addr) {
+        return false;
+    }
+    let chunk = (addr & !(STACK_CHUNK - 1)).max(st.layout.stack_lo);
+    if st.stack_chunks.contains(&chunk) {
+        return true;
+    }
+    let len = STACK_CHUNK.min(st.layout.stack_hi - chunk);
+    if uc.mem_map(chunk, len, Prot::READ | Prot::WRITE).is_err() {
+        return false;
+    }
+    let poison = std::mem::take(&mut uc.get_data_mut().poison);
+    let _ = uc.mem_write(chunk, &poison[..len as usize]);
+    let st = uc.get_data_mut();
+    st.poison = poison;
+    st.stack_chunks.insert(chunk);
+    true
+}
+
 fn observe<O: Observer>(uc: &mut Unicorn<'_, HookState<O>>, pc: u64) -> bool {
     let index = uc.get_data().seen;
     let Some(mut observer) = uc.get_data_mut().observer.take() else {
@@ -558,6 +689,7 @@ fn observe<O: Observer>(uc: &mut Unicorn<'_, HookState<O>>, pc: u64) -> bool {
             fp: uc.reg_read(RegisterARM64::X29).unwrap_or(0),
             lr: uc.reg_read(RegisterARM64::X30).unwrap_or(0),
             index,
+            layout: uc.get_data().layout,
             uc,
         };
         observer.boundary(&b)
@@ -600,7 +732,7 @@ fn install_hooks<'e, O: Observer + 'e>(
 ) -> Result<(), unicorn_engine::unicorn_const::uc_error> {
     uc.add_code_hook(1, 0, |uc, addr, _size| {
         let st = uc.get_data();
-        if st.stopped || st.failure.is_some() {
+        if st.stopped || st.failure.is_some() || st.replaying {
             return;
         }
         let (first, last) = st.region;
@@ -632,6 +764,21 @@ fn install_hooks<'e, O: Observer + 'e>(
     })?;
     uc.add_intr_hook(|uc, intno| {
         let pc = uc.pc_read().unwrap_or(0);
+        // An undefined-instruction exception from a word the classifier says falls through
+        // (SVE and SME encodings, which Go never emits: in practice, literal pools of
+        // constants after a function's code): the word is data, skipped with no effect.
+        const EXCP_UDEF: u32 = 1;
+        if intno == EXCP_UDEF && !uc.get_data().replaying {
+            let mut word = [0u8; 4];
+            if uc.mem_read(pc, &mut word).is_ok()
+                && twixt_arm64::classify(pc, u32::from_le_bytes(word)).flow
+                    == twixt_arm64::Flow::Next
+            {
+                uc.get_data_mut().skip = Some(pc);
+                let _ = uc.emu_stop();
+                return;
+            }
+        }
         let st = uc.get_data_mut();
         if st.failure.is_none() {
             st.failure = Some(format!(
@@ -652,29 +799,32 @@ fn install_hooks<'e, O: Observer + 'e>(
             true
         },
     )?;
-    // Data accesses through pointers the synthesized state did not foresee: give them a
-    // scratch page (bounded), so a block that dereferences a loaded value keeps running.
+    // Data accesses through pointers the synthesized state did not foresee: the goroutine
+    // stack is mapped on first touch; elsewhere a scratch page (bounded) is mapped, so a
+    // block that dereferences a loaded value keeps running; an address no memory can back
+    // is handed to `Harness::replay_relocated`.
     uc.add_mem_hook(
         HookType::MEM_READ_UNMAPPED | HookType::MEM_WRITE_UNMAPPED,
         1,
         0,
-        |uc, kind: MemType, addr, _size, _value| {
+        |uc, kind: MemType, addr, size, _value| {
+            let last = addr.saturating_add((size as u64).max(1) - 1);
+            if uc.get_data().layout.in_stack(addr) || uc.get_data().layout.in_stack(last) {
+                let a = map_stack_chunk(uc, addr);
+                let b = map_stack_chunk(uc, last);
+                if a || b {
+                    // A write the hook saw before the chunk existed: its range is dirty.
+                    if kind == MemType::WRITE_UNMAPPED {
+                        uc.get_data_mut().stack_dirty.add(addr, last.saturating_add(1));
+                    }
+                    return true;
+                }
+            }
             let page = addr & !(PAGE - 1);
             let st = uc.get_data();
             if st.new_scratch_pages >= st.max_scratch_pages || !st.layout.may_scratch(page) {
-                let what = if kind == MemType::WRITE_UNMAPPED {
-                    "write to"
-                } else {
-                    "read from"
-                };
-                let why = if st.layout.may_scratch(page) {
-                    "the region's scratch pages are used up"
-                } else {
-                    "outside the 48-bit address space or in a stack guard"
-                };
                 let pc = uc.pc_read().unwrap_or(0);
-                let msg = format!("{what} unmapped {addr:#x} at pc {pc:#x} ({why})");
-                uc.get_data_mut().failure.get_or_insert(msg);
+                uc.get_data_mut().relocate.get_or_insert((pc, addr));
                 return false;
             }
             let word = st.scratch_word;
@@ -691,6 +841,8 @@ fn install_hooks<'e, O: Observer + 'e>(
             } else if uc.mem_map(page, PAGE, Prot::READ | Prot::WRITE).is_ok() {
                 (page, PAGE)
             } else {
+                let pc = uc.pc_read().unwrap_or(0);
+                uc.get_data_mut().relocate.get_or_insert((pc, addr));
                 return false;
             };
             let fill: Vec<u8> = std::iter::repeat_n(word.to_le_bytes(), (len / 8) as usize)

@@ -352,7 +352,6 @@ impl Checker {
         }];
         let mut harness: Harness<'_, EmuObserver> =
             Harness::new(&ranges, self.layout).map_err(|e| e.to_string())?;
-        harness.poison_down_to(self.csp.saturating_sub(f.frame).saturating_sub(0x10000));
         let mut observer = EmuObserver {
             checker: *self,
             f: f.clone(),
