@@ -181,9 +181,15 @@ mod tests {
     #[test]
     fn mov_register_is_a_copy() {
         // mov x26, x3
-        assert_eq!(value_op(0, 0xaa0303fa), Some(ValueOp::Move { rd: 26, rm: 3 }));
+        assert_eq!(
+            value_op(0, 0xaa0303fa),
+            Some(ValueOp::Move { rd: 26, rm: 3 })
+        );
         // mov x3, x30 (the morestack tail)
-        assert_eq!(value_op(0, 0xaa1e03e3), Some(ValueOp::Move { rd: 3, rm: 30 }));
+        assert_eq!(
+            value_op(0, 0xaa1e03e3),
+            Some(ValueOp::Move { rd: 3, rm: 30 })
+        );
     }
 
     #[test]

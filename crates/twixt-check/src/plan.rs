@@ -327,7 +327,11 @@ fn transfer(
             }
             ValueOp::Move { rd, rm } => {
                 if rd < 31 {
-                    let value = if rm < 31 { v.regs[rm as usize] } else { Val::Unknown };
+                    let value = if rm < 31 {
+                        v.regs[rm as usize]
+                    } else {
+                        Val::Unknown
+                    };
                     v.regs[rd as usize] = value;
                 }
             }
@@ -395,5 +399,130 @@ fn memory(v: &mut EntryState, op: &MemOp) {
             _ => Val::Unknown,
         };
         v.set(op.base, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fx(flow: Flow) -> Effects {
+        Effects {
+            flow,
+            ..Effects::UNDEFINED
+        }
+    }
+
+    #[test]
+    fn regions_cover_every_instruction_once() {
+        let e = 0x1000;
+        // 0: next, 1: cbz -> 4, 2: bl, 3: next, 4: next, 5: ret, 6: next
+        let effects = [
+            fx(Flow::Next),
+            fx(Flow::CondBranch { target: e + 16 }),
+            fx(Flow::Call { target: 0x9000 }),
+            fx(Flow::Next),
+            fx(Flow::Next),
+            fx(Flow::Ret { reg: 30 }),
+            fx(Flow::Next),
+        ];
+        let r = regions(e, &effects);
+        assert_eq!(
+            r,
+            vec![
+                Region { start: e, len: 2 },
+                Region {
+                    start: e + 8,
+                    len: 1
+                },
+                Region {
+                    start: e + 12,
+                    len: 1
+                },
+                Region {
+                    start: e + 16,
+                    len: 2
+                },
+                Region {
+                    start: e + 24,
+                    len: 1
+                },
+            ]
+        );
+        assert_eq!(r.iter().map(|r| r.len).sum::<usize>(), effects.len());
+    }
+
+    /// `words` at `entry`, planned and flowed, with no callee special.
+    fn states(entry: u64, words: &[u32]) -> (Vec<Region>, Vec<EntryState>) {
+        let effects: Vec<Effects> = words
+            .iter()
+            .enumerate()
+            .map(|(i, &w)| twixt_arm64::classify(entry + 4 * i as u64, w))
+            .collect();
+        let r = regions(entry, &effects);
+        let no = |_: u64| false;
+        let s = region_states(entry, words, &effects, &r, &no, &no, &no);
+        (r, s)
+    }
+
+    #[test]
+    fn sp_and_the_frame_record_cross_a_call_the_metadata_does_not_describe() {
+        // asmcgocall's no-switch path: the frame is extended by hand (SUB $16 through
+        // R13, not recorded in pcsp) and the saved SP lands on the frame record's R29 slot.
+        let e = 0x1000;
+        let words = [
+            0xf81f0ffe, // str x30, [sp, #-16]!
+            0xf81f83fd, // stur x29, [sp, #-8]
+            0xd10023fd, // sub x29, sp, #0x8
+            0x910003e2, // mov x2, sp
+            0x910003ed, // mov x13, sp
+            0xd10041ad, // sub x13, x13, #0x10
+            0x910001bf, // mov sp, x13
+            0xf90007e2, // str x2, [sp, #8]
+            0xd63f0020, // blr x1
+            0xf94007e2, // ldr x2, [sp, #8]
+            0x9100005f, // mov sp, x2
+            0xf85f83fd, // ldur x29, [sp, #-8]
+            0xf84107fe, // ldr x30, [sp], #16
+            0xd65f03c0, // ret
+        ];
+        let (r, s) = states(e, &words);
+        assert_eq!(r.len(), 2);
+        assert_eq!(s[0], EntryState::entry());
+        let after = &s[1];
+        assert!(after.reached);
+        assert_eq!(after.sp, Some(0x20));
+        assert_eq!(after.regs[29], Val::Stack(0x18));
+        assert_eq!(after.regs[30], Val::Pc(e + 0x24));
+        assert_eq!(
+            after
+                .slots
+                .iter()
+                .map(|(&d, &v)| (d, v))
+                .collect::<Vec<_>>(),
+            vec![(0x10, Val::EntryLr), (0x18, Val::Stack(0x10))]
+        );
+    }
+
+    #[test]
+    fn paths_that_disagree_leave_the_metadata_in_charge() {
+        let e = 0x2000;
+        let words = [
+            0xf81f0ffe, // str x30, [sp, #-16]!
+            0xb4000040, // cbz x0, +8
+            0x910043ff, // add sp, sp, #0x10
+            0xd503201f, // nop            <- joined: SP 0x10 or 0x0 below the caller's
+            0xd65f03c0, // ret
+        ];
+        let (r, s) = states(e, &words);
+        let join = r.iter().position(|r| r.start == e + 12).unwrap();
+        assert_eq!(s[join].sp, None);
+        // Both paths stored the entry LR at the same place.
+        assert_eq!(s[join].slots.get(&0x10), Some(&Val::EntryLr));
+        // An unreached region knows only what the metadata says.
+        let words = [0xd65f03c0, 0xd503201f, 0xd65f03c0]; // ret ; nop ; ret
+        let (_, s) = states(e, &words);
+        assert!(!s[1].reached);
+        assert_eq!(s[1].sp, None);
     }
 }

@@ -924,9 +924,8 @@ fn scan_function<'p, 'a>(
             .is_some_and(|f| never_returns(&f.info.name))
     };
     let frameless = |target: u64| {
-        prog.func_at(target).is_some_and(|f| {
-            f.info.name == "runtime.duffzero" || f.info.name == "runtime.duffcopy"
-        })
+        prog.func_at(target)
+            .is_some_and(|f| f.info.name == "runtime.duffzero" || f.info.name == "runtime.duffcopy")
     };
     let states = region_states(
         entry, &words, &effects, &plan, &keeps_lr, &no_return, &frameless,

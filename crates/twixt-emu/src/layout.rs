@@ -130,10 +130,7 @@ impl Layout {
     /// `g0`'s stack with a guard on each side.
     fn fixed(&self) -> [(u64, u64); 2] {
         let (_, g0_hi) = self.g0_stack();
-        [
-            (self.scratch_lo, self.scratch_hi),
-            (self.g, g0_hi + GUARD),
-        ]
+        [(self.scratch_lo, self.scratch_hi), (self.g, g0_hi + GUARD)]
     }
 
     /// Whether `[lo, hi)` collides with the harness's regions or their guards.

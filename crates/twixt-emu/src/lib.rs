@@ -815,7 +815,9 @@ fn install_hooks<'e, O: Observer + 'e>(
                 if a || b {
                     // A write the hook saw before the chunk existed: its range is dirty.
                     if kind == MemType::WRITE_UNMAPPED {
-                        uc.get_data_mut().stack_dirty.add(addr, last.saturating_add(1));
+                        uc.get_data_mut()
+                            .stack_dirty
+                            .add(addr, last.saturating_add(1));
                     }
                     return true;
                 }

@@ -160,3 +160,130 @@ fn unicorn_runs_arm64_instructions() {
     assert_eq!(uc.reg_read(RegisterARM64::X1).unwrap(), 12);
     assert_eq!(uc.reg_read(RegisterARM64::SP).unwrap(), 0x20000 - 16);
 }
+
+/// Records X1..X5 at each boundary.
+#[derive(Default)]
+struct Registers {
+    seen: Vec<[u64; 5]>,
+}
+
+impl Observer for Registers {
+    fn boundary(&mut self, b: &Boundary<'_, '_, HookState<Self>>) -> bool {
+        self.seen.push([b.x(1), b.x(2), b.x(3), b.x(4), b.x(5)]);
+        true
+    }
+}
+
+#[test]
+fn accesses_no_memory_can_back_yield_scratch_and_keep_their_writeback() {
+    // mov x1, #0x1000000000000000 (beyond 48 bits) ; ldr x2, [x1, #8]! ; str x2, [x1] ;
+    // ldp x3, x4, [x1], #16 ; ldr x5, [x1, x2, lsl #3] ; ret
+    let code = [
+        0xd2e20001, 0xf8408c22, 0xf9000022, 0xa8c11023, 0xf8627825, 0xd65f03c0,
+    ];
+    let bytes: Vec<u8> = code.iter().flat_map(|w: &u32| w.to_le_bytes()).collect();
+    let ranges = [MapRange {
+        vaddr: TEXT,
+        size: 0x1000,
+        read: true,
+        write: false,
+        execute: true,
+        data: &bytes,
+    }];
+    let layout = Layout::default();
+    let mut h: Harness<'_, Registers> = Harness::new(&ranges, layout).expect("harness");
+    let s = RegionStart {
+        pc: TEXT,
+        last: TEXT + 4 * 5,
+        instructions: 6,
+        x: [0; 31],
+        sp: layout.stack_hi - 0x100,
+        writes: vec![],
+        unhooked_stores: vec![],
+    };
+    let (rec, end) = h.run(&s, Registers::default());
+    assert_eq!(end, RunEnd::Completed, "{:x?}", rec.seen);
+    let base = 0x1000_0000_0000_0000u64;
+    let word = layout.scratch_pointer();
+    assert_eq!(rec.seen.len(), 6, "every boundary observed once");
+    // After the pre-indexed load: the scratch word, and the base moved by 8.
+    assert_eq!(rec.seen[2][..2], [base + 8, word]);
+    // The store was dropped; the post-indexed pair load moved the base by 16 more.
+    assert_eq!(rec.seen[4][..4], [base + 24, word, word, word]);
+    // A register-offset load from the same nowhere: X5 gets the scratch word too.
+    assert_eq!(rec.seen[5][4], word);
+    // Scratch memory is as it was.
+    assert_eq!(h.read_u64(layout.scratch_pointer()), Some(word));
+}
+
+#[test]
+fn the_deep_stack_is_mapped_as_regions_reach_it() {
+    // str x0, [sp, #-16]! ; ldr x1, [sp, #0x800] ; ret: a frame 1 GiB below the top.
+    let code = [0xf81f0fe0u32, 0xf94403e1, 0xd65f03c0];
+    let bytes: Vec<u8> = code.iter().flat_map(|w| w.to_le_bytes()).collect();
+    let ranges = [MapRange {
+        vaddr: TEXT,
+        size: 0x1000,
+        read: true,
+        write: false,
+        execute: true,
+        data: &bytes,
+    }];
+    let layout = Layout::default().deep();
+    let mut h: Harness<'_, Registers> = Harness::new(&ranges, layout).expect("harness");
+    let sp = layout.stack_hi - 0x1000 - (1 << 30);
+    let mut s = RegionStart {
+        pc: TEXT,
+        last: TEXT + 8,
+        instructions: 3,
+        x: [0; 31],
+        sp,
+        writes: vec![(sp + 0x18, 0xfeed)],
+        unhooked_stores: vec![],
+    };
+    s.x[0] = 0x1234;
+    // Untouched stack reads as poison before anything maps it.
+    assert_eq!(h.read_u64(sp - 0x10), Some(layout.poison()));
+    let (rec, end) = h.run(&s, Registers::default());
+    assert_eq!(end, RunEnd::Completed, "{:x?}", rec.seen);
+    assert_eq!(h.read_u64(sp - 0x10), Some(0x1234));
+    assert_eq!(h.read_u64(sp + 0x18), Some(0xfeed));
+    // The load 0x800 above the new SP reads poison from a chunk nobody wrote.
+    assert_eq!(rec.seen[2][0], layout.poison());
+    // The next region starts from poison again.
+    let s2 = RegionStart {
+        pc: TEXT + 8,
+        last: TEXT + 8,
+        instructions: 1,
+        writes: vec![],
+        ..s
+    };
+    let _ = h.run(&s2, Registers::default());
+    assert_eq!(h.read_u64(sp - 0x10), Some(layout.poison()));
+    assert_eq!(h.read_u64(sp + 0x18), Some(layout.poison()));
+}
+
+#[test]
+fn a_literal_pool_word_in_a_region_is_skipped() {
+    // .word 0x04000028 (a frame-size constant after runtime.call67108864's code; it
+    // decodes as SVE, which the CPU refuses) ; nop ; ret
+    let mut h = harness(&[0x0400_0028, 0xd503201f, 0xd65f03c0]);
+    let s = start(&h, 3);
+    let (rec, end) = h.run(&s, Recorder::default());
+    assert_eq!(end, RunEnd::Completed);
+    assert_eq!(rec.seen.len(), 3);
+}
+
+#[test]
+fn the_fake_g_leads_to_an_m_and_a_g0_with_its_own_stack() {
+    let h = harness(&[0xd65f03c0]);
+    let l = *h.layout();
+    assert_eq!(h.read_u64(l.g + 48), Some(l.m()));
+    assert_eq!(h.read_u64(l.m()), Some(l.g0()));
+    let (lo, hi) = l.g0_stack();
+    assert_eq!(h.read_u64(l.g0()), Some(lo));
+    assert_eq!(h.read_u64(l.g0() + 8), Some(hi));
+    let sched_sp = h.read_u64(l.g0() + 56).unwrap();
+    assert!(lo < sched_sp && sched_sp < hi);
+    assert_eq!(h.read_u64(sched_sp), Some(l.poison()));
+}

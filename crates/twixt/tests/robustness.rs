@@ -19,7 +19,7 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::corpus;
+use common::{corpus, patched};
 use twixt_check::{GoProgram, ScanOptions, ScanReport};
 use twixt_image::Image;
 
@@ -97,21 +97,6 @@ const SVC_0: u32 = 0xd400_0001;
 const MRS_X0_SCTLR_EL1: u32 = 0xd538_1000;
 /// `ret`
 const RET: u32 = 0xd65f_03c0;
-
-/// A corpus binary with the first instructions of `function` replaced by `words`.
-fn patched(path: &str, function: &str, words: &[u32]) -> Vec<u8> {
-    let image = common::image(path);
-    let prog = GoProgram::new(&image).unwrap();
-    let f = prog.func_named(function).unwrap();
-    let seg = image.segment_at(f.info.entry).unwrap();
-    let at = (seg.file_offset + (f.info.entry - seg.vaddr)) as usize;
-    assert!(f.code_end - f.info.entry >= 4 * words.len() as u64);
-    let mut bytes = image.bytes().to_vec();
-    for (i, w) in words.iter().enumerate() {
-        bytes[at + 4 * i..at + 4 * i + 4].copy_from_slice(&w.to_le_bytes());
-    }
-    bytes
-}
 
 /// Scans the functions `accept` takes; asserts the scan ends within a minute.
 fn scan_bytes(name: &str, bytes: Vec<u8>, accept: &(dyn Fn(&str) -> bool + Sync)) -> ScanReport {
@@ -621,7 +606,9 @@ fn catalogue_segment_outside_the_address_space() {
 fn regression_store_that_wraps_around_the_address_space() {
     // Found by fuzzing (a code mutation turned `sub x20, sp, #4096` into `ubfx x20, xzr`,
     // then `stp x29, x30, [x20, #-8]` stored 16 bytes at 0xfffffffffffffff8): the write
-    // hook's page loop overflowed and never ended. Now the region ends with a reason.
+    // hook's page loop overflowed and never ended. No memory can back that address, so
+    // the store is replayed against scratch memory and dropped: the scan finishes (within
+    // `scan_bytes`'s minute) and the function is analysed.
     // movn x1, #7 (x1 = -8); stp x29, x30, [x1]; ret
     let bytes = patched(
         "go1.23.4/frames",
@@ -629,8 +616,8 @@ fn regression_store_that_wraps_around_the_address_space() {
         &[0x9280_00e1, 0xa900_783d, RET],
     );
     let report = scan_bytes("wrap-store", bytes, &only_callee);
-    let reason = unanalysed(&report, "main.callee").expect("the store is reported");
-    assert!(reason.contains("0xfffffffffffffff8"), "{reason}");
+    assert_eq!(unanalysed(&report, "main.callee"), None);
+    assert!(report.summary.boundaries >= 3, "{:?}", report.summary);
 }
 
 #[test]

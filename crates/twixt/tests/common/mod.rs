@@ -108,3 +108,18 @@ pub fn check_golden(golden: &Path, actual: &str) {
         );
     }
 }
+
+/// A corpus binary with the first instructions of `function` replaced by `words`.
+pub fn patched(path: &str, function: &str, words: &[u32]) -> Vec<u8> {
+    let image = image(path);
+    let prog = GoProgram::new(&image).unwrap();
+    let f = prog.func_named(function).unwrap();
+    let seg = image.segment_at(f.info.entry).unwrap();
+    let at = (seg.file_offset + (f.info.entry - seg.vaddr)) as usize;
+    assert!(f.code_end - f.info.entry >= 4 * words.len() as u64);
+    let mut bytes = image.bytes().to_vec();
+    for (i, w) in words.iter().enumerate() {
+        bytes[at + 4 * i..at + 4 * i + 4].copy_from_slice(&w.to_le_bytes());
+    }
+    bytes
+}
