@@ -91,6 +91,10 @@ enum Command {
         /// counted. Windows match by function, offset in the function and verdict.
         #[arg(long, value_name = "FILE")]
         baseline: Option<PathBuf>,
+        /// Apply the preemption rules of this Go release (e.g. go1.23.9) instead of the
+        /// version read from the binary (build info, runtime.buildVersion, or inferred).
+        #[arg(long, value_name = "VERSION", value_parser = twixt_check::version::parse_override)]
+        go_version: Option<twixt_check::version::GoVersion>,
     },
     /// Compare two JSON reports (from `twixt scan --format json`): new windows (exit 1),
     /// fixed windows, and the number unchanged.
@@ -184,7 +188,7 @@ fn load(path: &std::path::Path) -> Result<Image, String> {
     let image = Image::open(path).map_err(|e| e.to_string())?;
     tracing::info!(
         binary = %path.display(),
-        go_version = image.go_version().unwrap_or("unknown"),
+        buildinfo_version = image.go_version().unwrap_or("none"),
         stripped = image.is_stripped(),
         "loaded image"
     );
@@ -287,19 +291,21 @@ fn run(command: Command) -> Result<ExitCode, String> {
             jobs,
             shard,
             baseline,
+            go_version: forced_version,
         } => {
             let baseline = baseline
                 .map(|path| read_report(&path).map(|r| (path, r)))
                 .transpose()?;
             let filter = compile_filter(filter.as_deref())?;
             let image = load(&binary)?;
-            let prog = GoProgram::new(&image).map_err(|e| e.to_string())?;
+            let prog =
+                GoProgram::with_version(&image, forced_version).map_err(|e| e.to_string())?;
             let accept = |name: &str| filter.as_ref().is_none_or(|re| re.is_match(name));
             let jobs =
                 jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
             let started = std::time::Instant::now();
             let progress = progress::Progress::new(started);
-            let go_version = image.go_version().unwrap_or("unknown").to_string();
+            let go_version = prog.version_info().shown();
             let binary_name = image.file_name().to_string();
             let stream = matches!(format, Format::Jsonl) && baseline.is_none();
             let on_function = |stat: &twixt_check::FunctionStat,
