@@ -261,11 +261,39 @@ impl<'a> GoProgram<'a> {
             .unwrap_or_default()
     }
 
-    /// The instruction at `pc` as text (`<unreadable>` outside the file).
+    /// The instruction at `pc` as text (`<unreadable>` outside the file), with its branch
+    /// target named (see [`GoProgram::instruction_text`]). Every command's evidence
+    /// (disasm, scan, explain, run) is made here, so they all read the same.
     pub fn disassemble(&self, pc: u64) -> String {
         match self.word(pc) {
-            Some(w) => twixt_arm64::decode(pc, w).text,
+            Some(w) => self.instruction_text(&twixt_arm64::decode(pc, w)),
             None => "<unreadable>".into(),
+        }
+    }
+
+    /// A decoded instruction's text, objdump style: a direct branch or call keeps its
+    /// target address and adds the target's name from the decoded target (never from the
+    /// text): `bl 0x97158 <runtime.duffzero+0xf8>`, `bl 0x79a30 <runtime.morestack_noctxt>`
+    /// at an entry, and `b.ls 0x88384 <+0xe4>` for a target in the instruction's own
+    /// function (the offset the listings print beside every instruction). A target in no
+    /// function keeps the bare address.
+    pub fn instruction_text(&self, insn: &twixt_arm64::Insn) -> String {
+        let Some(target) = insn.effects.flow.target() else {
+            return insn.text.clone();
+        };
+        let Some(callee) = self.func_at(target).filter(|_| insn.is_decoded()) else {
+            return insn.text.clone();
+        };
+        let off = target - callee.info.entry;
+        let own = self
+            .func_at(insn.addr)
+            .is_some_and(|f| f.info.entry == callee.info.entry);
+        if own {
+            format!("{} <+{off:#x}>", insn.text)
+        } else if off == 0 {
+            format!("{} <{}>", insn.text, callee.info.name)
+        } else {
+            format!("{} <{}+{off:#x}>", insn.text, callee.info.name)
         }
     }
 

@@ -1088,10 +1088,7 @@ fn context(
             ContextLine {
                 pc: format!("{pc:#x}"),
                 offset: pc - f.info.entry,
-                instruction: prog
-                    .word(pc)
-                    .map(|w| twixt_arm64::decode(pc, w).text)
-                    .unwrap_or_default(),
+                instruction: prog.disassemble(pc),
                 sp_below_caller: observed[i].map(|sp| (csp as i64).wrapping_sub(sp as i64)),
                 pcsp: f.pcsp_at(pc),
                 here: i == index,
