@@ -5,13 +5,18 @@
 
 mod diff;
 mod matrix;
+mod multi;
 mod sarif;
 
 use std::fmt::Write as _;
 
 pub use diff::{Diff, diff, diff_text};
 pub use matrix::{WindowCounts, matrix};
-pub use sarif::sarif;
+pub use multi::{
+    Failure, MultiReport, MultiSummary, diff_multi_text, json_multi, pair_reports, read_reports,
+    text_multi,
+};
+pub use sarif::{sarif, sarif_multi};
 use twixt_check::{Finding, ScanReport};
 
 /// Reads a JSON report written by [`json`] (a baseline).
