@@ -158,10 +158,12 @@ impl fmt::Display for Inference {
 
 /// Runtime functions that exist only from a release on (`Since`) or only up to one
 /// (`Until`), each from a runtime change that removed or added it for every build
-/// configuration (no GOEXPERIMENT brings it back). Checked against the corpus and the
-/// official toolchain binaries of go1.19 to go1.27 (`tests/goversion.rs`): every binary has
-/// at least one `Since` marker of its own minor release. Only presence counts: the linker
-/// drops unused functions, so an absent one proves nothing.
+/// configuration (no GOEXPERIMENT brings it back). Checked against every corpus binary
+/// (go1.19.8 to go1.27.3, `tests/goversion.rs`: each is narrowed to its own minor release)
+/// and by hand against every tool binary of the official go1.21.13, 1.23.4, 1.24.3, 1.25.5,
+/// 1.26.6 and 1.27.3 releases. No go1.18 or go1.20 binary was available: their bounds rest
+/// on the runtime changes named below. Only presence counts: the linker drops unused
+/// functions, so an absent one proves nothing.
 const MARKERS: &[(&str, Marker)] = &[
     // Go 1.19: the GC CPU limiter (with the memory limit).
     ("runtime.(*gcCPULimiterState).update", Marker::Since(19)),
@@ -321,9 +323,10 @@ pub fn infer<'n>(
 /// that a string header in writable data points at.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BuildVersion {
-    /// Read through the `runtime.buildVersion` symbol.
+    /// The string the `runtime.buildVersion` symbol's header points at, as written.
     pub by_symbol: Option<String>,
-    /// Found by searching writable data for string headers (distinct, sorted).
+    /// Whole Go version strings found through string headers in writable data (distinct,
+    /// sorted), searched only when there is no symbol.
     pub by_search: Vec<String>,
 }
 
@@ -340,7 +343,7 @@ pub fn build_version(image: &Image) -> BuildVersion {
             return None;
         }
         let text = image.read(ptr, len as usize)?;
-        version_string(std::str::from_utf8(text).ok()?).map(|(shown, _)| shown)
+        std::str::from_utf8(text).ok().map(str::to_string)
     };
     let by_symbol = image.symbol("runtime.buildVersion").and_then(string_at);
     let mut found = BTreeSet::new();
@@ -358,9 +361,12 @@ pub fn build_version(image: &Image) -> BuildVersion {
                     let looks = image
                         .read(ptr, 4)
                         .is_some_and(|b| b == b"go1." || b == b"deve");
+                    // Only a whole version string counts here: a program's own text that
+                    // starts with "go1." is not one.
                     if read_only
                         && looks
                         && let Some(s) = string_at(seg.vaddr + i as u64)
+                        && version_string(&s).is_some()
                     {
                         found.insert(s);
                     }
@@ -409,6 +415,18 @@ pub fn version_string(text: &str) -> Option<(String, GoVersion)> {
     if !is_release_token(token) {
         return None;
     }
+    Some((token.to_string(), GoVersion::parse(token)?))
+}
+
+/// The version in a string the toolchain recorded (build info, or `runtime.buildVersion`
+/// through its symbol), read leniently: the first token must be a Go version
+/// (`go1.21.13 (Red Hat 1.21.13-4.el9_4)` is go1.21.13; `devel go1.27-abc ...` is go1.27).
+pub fn recorded_version(text: &str) -> Option<(String, GoVersion)> {
+    if let Some(rest) = text.strip_prefix("devel ") {
+        let token = rest.split(' ').next()?;
+        return Some((format!("devel {token}"), GoVersion::parse(token)?));
+    }
+    let token = text.split(' ').next()?;
     Some((token.to_string(), GoVersion::parse(token)?))
 }
 
@@ -572,7 +590,7 @@ pub fn determine<'n>(
         return exact(v.to_string(), Source::Override, v);
     }
     if let Some(text) = image.go_version()
-        && let Some((shown, v)) = version_string(text)
+        && let Some((shown, v)) = recorded_version(text)
     {
         if !releases.contains(v) {
             disagree(".go.buildinfo", text);
@@ -581,7 +599,7 @@ pub fn determine<'n>(
     }
     let bv = build_version(image);
     if let Some(text) = &bv.by_symbol
-        && let Some((shown, v)) = version_string(text)
+        && let Some((shown, v)) = recorded_version(text)
     {
         if !releases.contains(v) {
             disagree("runtime.buildVersion", text);
@@ -645,6 +663,22 @@ mod tests {
         ] {
             assert_eq!(version_string(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn recorded_versions_are_read_leniently() {
+        let v = |t| recorded_version(t).map(|(s, v)| (s, v.minor, v.patch));
+        assert_eq!(
+            v("go1.21.13 (Red Hat 1.21.13-4.el9_4)"),
+            Some(("go1.21.13".into(), 21, 13))
+        );
+        assert_eq!(v("go1.25.5 X:nosynctest"), Some(("go1.25.5".into(), 25, 5)));
+        assert_eq!(
+            v("devel go1.27-1a2b3c Tue"),
+            Some(("devel go1.27-1a2b3c".into(), 27, 0))
+        );
+        assert_eq!(v("unknown"), None);
+        assert_eq!(v(""), None);
     }
 
     #[test]
