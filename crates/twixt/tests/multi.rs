@@ -275,3 +275,24 @@ fn baselines_and_diffs_match_reports_by_binary() {
     let _ = std::fs::remove_dir_all(&old);
     let _ = std::fs::remove_dir_all(&new);
 }
+
+#[test]
+fn shards_of_several_binaries_concatenate_into_the_whole() {
+    let dir = scratch("shards", "go1.23.4/frames");
+    let lines = |extra: &[&str]| -> Vec<String> {
+        let mut args = vec![
+            "scan", "a", "b", "--filter", "^main\\.", "--format", "jsonl",
+        ];
+        args.extend_from_slice(extra);
+        let out = twixt_in(&dir, &args);
+        stdout(&out).lines().map(str::to_string).collect()
+    };
+    let mut whole = lines(&["--jobs", "2"]);
+    let mut shards = lines(&["--shard", "1/2", "--jobs", "1"]);
+    shards.extend(lines(&["--shard", "2/2", "--jobs", "1"]));
+    assert!(whole.len() > 50, "{} lines", whole.len());
+    whole.sort();
+    shards.sort();
+    assert_eq!(shards, whole);
+    let _ = std::fs::remove_dir_all(&dir);
+}
