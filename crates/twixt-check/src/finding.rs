@@ -224,8 +224,17 @@ pub struct Summary {
 pub struct ScanReport {
     /// The binary's file name (no directories).
     pub binary: String,
-    /// The Go version from the build info.
+    /// The Go version (`go1.23.4`), or the range of releases inferred from the binary
+    /// (`go1.24.x`, `go1.20.0 to go1.21.x`) when it records none.
     pub go_version: String,
+    /// How the version was determined: `buildinfo`, `runtime.buildVersion`,
+    /// `--go-version`, or `inferred: <evidence>; preemption rules of <release> (<why>)`.
+    /// Empty in reports written before twixt recorded it.
+    #[serde(default)]
+    pub go_version_source: String,
+    /// When `go_version` is a range: the release whose preemption rules were applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub go_version_rules: Option<String>,
     /// Counts.
     pub summary: Summary,
     /// Windows, sorted by PC.

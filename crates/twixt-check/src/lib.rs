@@ -5,9 +5,11 @@
 //! becomes an "unanalysed: reason" entry, never a silent pass or an abort of the run.
 
 pub mod finding;
+pub mod moduledata;
 pub mod plan;
 pub mod program;
 pub mod scan;
+pub mod version;
 
 pub use finding::{
     BoundaryRecord, ContextLine, Finding, FunctionStat, ScanReport, Severity, Summary, Unanalysed,
@@ -15,3 +17,4 @@ pub use finding::{
 };
 pub use program::{FuncMeta, GoProgram, ProgramError};
 pub use scan::{BoundaryCallback, ScanError, ScanOptions, scan};
+pub use version::VersionInfo;

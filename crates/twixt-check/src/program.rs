@@ -1,5 +1,5 @@
 //! A Go program as the checker needs it: the image, its pclntab read with the right text
-//! start, the Go version, the function table pre-decoded into [`FuncMeta`] (so the model
+//! start, the Go version and how it was determined ([`crate::version`]), the function table pre-decoded into [`FuncMeta`] (so the model
 //! unwinder's `findfunc` and `funcspdelta` are a binary search and a slice lookup), and the
 //! runtime functions the model needs by name (`runtime.goexit`, `runtime.asyncPreempt`).
 
@@ -9,6 +9,8 @@ use twixt_gopclntab::{Func, PcRun, Pclntab};
 use twixt_image::Image;
 use twixt_unwind::preempt::{AsyncPreemptFrame, GoVersion};
 use twixt_unwind::{FuncInfo, Metadata, Special};
+
+use crate::version::VersionInfo;
 
 /// Why a program cannot be checked at all (as opposed to one function being unanalysed).
 #[derive(Debug, thiserror::Error)]
@@ -83,7 +85,7 @@ pub fn run_at(runs: &[PcRun], pc: u64) -> Option<&PcRun> {
 pub struct GoProgram<'a> {
     image: &'a Image,
     table: Pclntab<'a>,
-    version: Option<GoVersion>,
+    version: VersionInfo,
     funcs: Vec<FuncMeta>,
     broken: Vec<(usize, String)>,
     gofunc: Option<u64>,
@@ -100,8 +102,15 @@ impl fmt::Debug for GoProgram<'_> {
 }
 
 impl<'a> GoProgram<'a> {
-    /// Reads the pclntab of `image` and pre-decodes every function.
+    /// Reads the pclntab of `image` and pre-decodes every function; the Go version comes
+    /// from the binary ([`crate::version::determine`]).
     pub fn new(image: &'a Image) -> Result<Self, ProgramError> {
+        Self::with_version(image, None)
+    }
+
+    /// [`GoProgram::new`], with the Go version given by the user (`--go-version`) instead
+    /// of read from the binary when `forced` is set.
+    pub fn with_version(image: &'a Image, forced: Option<GoVersion>) -> Result<Self, ProgramError> {
         let (_, bytes) = image.gopclntab()?;
         let mut table = Pclntab::parse(bytes).map_err(|source| ProgramError::Pclntab {
             path: image.path().to_string(),
@@ -116,7 +125,6 @@ impl<'a> GoProgram<'a> {
                 })?;
             table.set_text_start(start);
         }
-        let version = image.go_version().and_then(GoVersion::parse);
         let mut funcs = Vec::with_capacity(table.len());
         let mut broken = Vec::new();
         for index in 0..table.len() {
@@ -128,7 +136,19 @@ impl<'a> GoProgram<'a> {
         // The functab is sorted by construction; a damaged one may not be, and lookups
         // below rely on the order.
         funcs.sort_by_key(|f| f.info.entry);
-        let gofunc = find_gofunc(image, &table, version);
+        let moduledata = crate::moduledata::find(image, &table);
+        let version = crate::version::determine(
+            image,
+            &table,
+            moduledata.as_ref(),
+            funcs.iter().map(|f| f.info.name.as_str()),
+            forced,
+        );
+        // `go:func.*` when the symbol is there, else the moduledata's gofunc field.
+        let gofunc = image
+            .symbol("go:func.*")
+            .or_else(|| image.symbol("go.func.*"))
+            .or(moduledata.map(|m| m.gofunc));
         Ok(GoProgram {
             image,
             table,
@@ -183,9 +203,14 @@ impl<'a> GoProgram<'a> {
         &self.table
     }
 
-    /// The Go version from the build info, if it could be read.
-    pub fn version(&self) -> Option<GoVersion> {
-        self.version
+    /// The release whose preemption rules apply (see [`VersionInfo::rules`]).
+    pub fn version(&self) -> GoVersion {
+        self.version.rules
+    }
+
+    /// The Go version: what is known, how it was determined, whose rules apply.
+    pub fn version_info(&self) -> &VersionInfo {
+        &self.version
     }
 
     /// Every function, in functab order (ascending entry).
@@ -236,11 +261,39 @@ impl<'a> GoProgram<'a> {
             .unwrap_or_default()
     }
 
-    /// The instruction at `pc` as text (`<unreadable>` outside the file).
+    /// The instruction at `pc` as text (`<unreadable>` outside the file), with its branch
+    /// target named (see [`GoProgram::instruction_text`]). Every command's evidence
+    /// (disasm, scan, explain, run) is made here, so they all read the same.
     pub fn disassemble(&self, pc: u64) -> String {
         match self.word(pc) {
-            Some(w) => twixt_arm64::decode(pc, w).text,
+            Some(w) => self.instruction_text(&twixt_arm64::decode(pc, w)),
             None => "<unreadable>".into(),
+        }
+    }
+
+    /// A decoded instruction's text, objdump style: a direct branch or call keeps its
+    /// target address and adds the target's name from the decoded target (never from the
+    /// text): `bl 0x97158 <runtime.duffzero+0xf8>`, `bl 0x79a30 <runtime.morestack_noctxt>`
+    /// at an entry, and `b.ls 0x88384 <+0xe4>` for a target in the instruction's own
+    /// function (the offset the listings print beside every instruction). A target in no
+    /// function keeps the bare address.
+    pub fn instruction_text(&self, insn: &twixt_arm64::Insn) -> String {
+        let Some(target) = insn.effects.flow.target() else {
+            return insn.text.clone();
+        };
+        let Some(callee) = self.func_at(target).filter(|_| insn.is_decoded()) else {
+            return insn.text.clone();
+        };
+        let off = target - callee.info.entry;
+        let own = self
+            .func_at(insn.addr)
+            .is_some_and(|f| f.info.entry == callee.info.entry);
+        if own {
+            format!("{} <+{off:#x}>", insn.text)
+        } else if off == 0 {
+            format!("{} <{}>", insn.text, callee.info.name)
+        } else {
+            format!("{} <{}+{off:#x}>", insn.text, callee.info.name)
         }
     }
 
@@ -372,43 +425,4 @@ fn meta_of(f: &Func<'_>) -> FuncMeta {
         has_locals_pointer_maps: f.has_locals_pointer_maps(),
         error,
     }
-}
-
-/// `moduledata.gofunc` (the base of funcdata offsets): the `go:func.*` symbol when
-/// present, else read from the moduledata, found by its first two fields (a pointer to the
-/// pclntab header and the funcnametab slice pointer).
-fn find_gofunc(image: &Image, table: &Pclntab<'_>, version: Option<GoVersion>) -> Option<u64> {
-    if let Some(addr) = image
-        .symbol("go:func.*")
-        .or_else(|| image.symbol("go.func.*"))
-    {
-        return Some(addr);
-    }
-    let (pcln_addr, _) = image.gopclntab().ok()?;
-    let nametab = pcln_addr + table.table_ranges()[0].1.start as u64;
-    // Offsets of moduledata.gofunc (runtime/symtab.go): 1.18-1.19 have no covctrs, 1.20
-    // adds covctrs/ecovctrs, 1.27 adds typedesclen, itaboffset and itabsize.
-    let offset = match version {
-        Some(v) if v.minor < 20 => 304,
-        Some(v) if v.minor >= 27 => 344,
-        _ => 320,
-    };
-    for seg in image.segments() {
-        if !seg.perms.write {
-            continue;
-        }
-        let data = image.segment_bytes(seg);
-        let mut i = 0usize;
-        while i + 16 <= data.len() {
-            let w = |k: usize| u64::from_le_bytes(data[k..k + 8].try_into().unwrap_or([0; 8]));
-            if w(i) == pcln_addr && w(i + 8) == nametab {
-                let at = i + offset;
-                return data
-                    .get(at..at + 8)
-                    .map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
-            }
-            i += 8;
-        }
-    }
-    None
 }

@@ -487,11 +487,9 @@ pub fn scan(prog: &GoProgram<'_>, options: &ScanOptions<'_>) -> Result<ScanRepor
         binary: binary.clone(),
         what: what.into(),
     };
-    // The rules changed with versions; without build info assume the newest rules.
-    let version = prog.version().unwrap_or(GoVersion {
-        minor: 27,
-        patch: 0,
-    });
+    // The rules changed with versions: those of the release that linked the binary (or,
+    // when only a range is known, of the earliest release in it).
+    let version = prog.version();
     let setup = || -> Result<_, ScanError> {
         let ap = prog
             .async_preempt_frame()
@@ -636,7 +634,9 @@ pub fn scan(prog: &GoProgram<'_>, options: &ScanOptions<'_>) -> Result<ScanRepor
     }
     Ok(ScanReport {
         binary,
-        go_version: prog.image().go_version().unwrap_or("unknown").to_string(),
+        go_version: prog.version_info().shown(),
+        go_version_source: prog.version_info().source_text(),
+        go_version_rules: prog.version_info().rules_for_range().map(|v| v.to_string()),
         summary,
         findings,
         unanalysed,
@@ -675,7 +675,9 @@ fn unrunnable(prog: &GoProgram<'_>, options: &ScanOptions<'_>, what: &str) -> Sc
     unanalysed.sort_by_key(|u| pc_value(&u.pc));
     ScanReport {
         binary: prog.image().file_name().to_string(),
-        go_version: prog.image().go_version().unwrap_or("unknown").to_string(),
+        go_version: prog.version_info().shown(),
+        go_version_source: prog.version_info().source_text(),
+        go_version_rules: prog.version_info().rules_for_range().map(|v| v.to_string()),
         summary: Summary {
             functions: unanalysed.len(),
             unanalysed: unanalysed.len(),
@@ -1122,10 +1124,7 @@ fn context(
             ContextLine {
                 pc: format!("{pc:#x}"),
                 offset: pc - f.info.entry,
-                instruction: prog
-                    .word(pc)
-                    .map(|w| twixt_arm64::decode(pc, w).text)
-                    .unwrap_or_default(),
+                instruction: prog.disassemble(pc),
                 sp_below_caller: observed[i].map(|sp| (csp as i64).wrapping_sub(sp as i64)),
                 pcsp: f.pcsp_at(pc),
                 here: i == index,

@@ -95,7 +95,7 @@ pub fn explain(
         })?;
     Ok(build(
         prog.image().file_name(),
-        prog.image().go_version(),
+        Some(&prog.version_info().label()),
         function,
         meta.info.entry,
         meta.frame_size(),

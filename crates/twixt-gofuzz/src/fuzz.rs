@@ -107,9 +107,11 @@ pub fn class_of(program: &Program, f: &Finding) -> String {
     format!("{who} {} {}", f.verdict, blank_immediates(&f.instruction))
 }
 
-/// `add sp, sp, #0x11, lsl #12` -> `add sp, sp, #N, lsl #N`; `bl 0x7b90c` -> `bl N`
-/// (immediates and addresses; register names start with a letter and are kept).
+/// `add sp, sp, #0x11, lsl #12` -> `add sp, sp, #N, lsl #N`; `bl 0x7b90c <main.f+0x1c>`
+/// -> `bl N` (immediates and addresses, and the target's name: a generated program's
+/// names must not make new classes; register names start with a letter and are kept).
 fn blank_immediates(ins: &str) -> String {
+    let ins = ins.split_once(" <").map_or(ins, |(text, _)| text);
     let mut out = String::new();
     let mut chars = ins.chars().peekable();
     let mut prev: Option<char> = None;
@@ -388,6 +390,8 @@ mod tests {
         );
         assert_eq!(blank_immediates("ret"), "ret");
         assert_eq!(blank_immediates("bl 0x7b90c"), "bl N");
+        assert_eq!(blank_immediates("bl 0x7b90c <main.f2+0x1c>"), "bl N");
+        assert_eq!(blank_immediates("b.ls 0x7b90c <+0x1c>"), "b.ls N");
         assert_eq!(
             blank_immediates("add x29, x29, #0x10, lsl #12"),
             "add x29, x29, #N, lsl #N"

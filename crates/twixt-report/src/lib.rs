@@ -5,13 +5,18 @@
 
 mod diff;
 mod matrix;
+mod multi;
 mod sarif;
 
 use std::fmt::Write as _;
 
 pub use diff::{Diff, diff, diff_text};
 pub use matrix::{WindowCounts, matrix};
-pub use sarif::sarif;
+pub use multi::{
+    Failure, MultiReport, MultiSummary, diff_multi_text, json_multi, pair_reports, read_reports,
+    text_multi,
+};
+pub use sarif::{sarif, sarif_multi};
 use twixt_check::{Finding, ScanReport};
 
 /// Reads a JSON report written by [`json`] (a baseline).
@@ -136,10 +141,28 @@ pub fn finding_text(f: &Finding) -> String {
     s
 }
 
+/// The first line of a text report: binary, Go version and where the version came from
+/// (`twixt scan frames (go1.23.4 from buildinfo)`). An inferred range also names the
+/// rules applied, and a second line gives the evidence.
+pub fn header(report: &ScanReport) -> String {
+    let source = &report.go_version_source;
+    let (name, version) = (&report.binary, &report.go_version);
+    if let Some(evidence) = source.strip_prefix("inferred: ") {
+        let rules = report.go_version_rules.as_deref().unwrap_or("?");
+        format!(
+            "twixt scan {name} ({version} inferred; preemption rules of {rules})\n    go version evidence: {evidence}\n"
+        )
+    } else if source.is_empty() {
+        format!("twixt scan {name} ({version})\n")
+    } else {
+        format!("twixt scan {name} ({version} from {source})\n")
+    }
+}
+
 /// Renders the text report: each finding, then the unanalysed functions, then a summary.
 pub fn text(report: &ScanReport) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "twixt scan {} ({})", report.binary, report.go_version);
+    s.push_str(&header(report));
     let _ = writeln!(s);
     for f in &report.findings {
         s.push_str(&finding_text(f));

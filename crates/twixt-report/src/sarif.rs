@@ -1,5 +1,5 @@
 //! SARIF 2.1.0 output, the format code-scanning services (GitHub code scanning and others)
-//! ingest: one run, one rule per verdict that occurs, one result per finding.
+//! ingest: one run per binary, one rule per verdict that occurs, one result per finding.
 //!
 //! Like every renderer here it is a pure function of the report: rules sorted by verdict
 //! name, results in the report's order, no timestamps, no absolute paths (the source
@@ -233,6 +233,64 @@ fn location(f: &Finding) -> Value {
 
 /// Renders the report as a SARIF 2.1.0 log (pretty-printed, with a trailing newline).
 pub fn sarif(report: &ScanReport) -> String {
+    log(vec![run(report)])
+}
+
+/// Renders several binaries' reports as one SARIF 2.1.0 log: one run per binary, in the
+/// given order, then one run per binary that could not be scanned (no results, and an
+/// invocation that says why).
+pub fn sarif_multi(multi: &crate::MultiReport) -> String {
+    let mut runs: Vec<Value> = multi.reports.iter().map(run).collect();
+    for failure in &multi.failed {
+        runs.push(json!({
+            "tool": { "driver": driver(Vec::new()) },
+            "invocations": [{
+                "executionSuccessful": false,
+                "toolExecutionNotifications": [{
+                    "level": "error",
+                    "message": { "text": failure.error }
+                }]
+            }],
+            "results": [],
+            "properties": { "binary": failure.binary }
+        }));
+    }
+    log(runs)
+}
+
+/// The tool description of every run.
+fn driver(rules: Vec<Value>) -> Value {
+    let mut driver = json!({
+        "name": "twixt",
+        "version": env!("CARGO_PKG_VERSION"),
+        "semanticVersion": env!("CARGO_PKG_VERSION"),
+        "rules": rules
+    });
+    // The project's home page (the workspace `repository`), when the package has one.
+    let home = env!("CARGO_PKG_REPOSITORY");
+    if !home.is_empty()
+        && let Some(d) = driver.as_object_mut()
+    {
+        d.insert("informationUri".into(), Value::from(home));
+    }
+    driver
+}
+
+/// A SARIF log around `runs`, pretty-printed with a trailing newline.
+fn log(runs: Vec<Value>) -> String {
+    let log = json!({
+        "$schema": SCHEMA,
+        "version": "2.1.0",
+        "runs": runs
+    });
+    let mut s =
+        serde_json::to_string_pretty(&log).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    s.push('\n');
+    s
+}
+
+/// One binary's run: a rule per verdict that occurs, a result per finding.
+fn run(report: &ScanReport) -> Value {
     let verdicts: Vec<&str> = report
         .findings
         .iter()
@@ -287,41 +345,17 @@ pub fn sarif(report: &ScanReport) -> String {
             })
         })
         .collect();
-    let mut log = json!({
-        "$schema": SCHEMA,
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {
-                "driver": {
-                    "name": "twixt",
-                    "version": env!("CARGO_PKG_VERSION"),
-                    "semanticVersion": env!("CARGO_PKG_VERSION"),
-                    "rules": rules
-                }
-            },
-            "results": results,
-            "properties": {
-                "binary": report.binary,
-                "go_version": report.go_version,
-                "functions": report.summary.functions,
-                "boundaries": report.summary.boundaries,
-                "unanalysed": report.summary.unanalysed
-            }
-        }]
-    });
-    // The project's home page (the workspace `repository`), when the package has one.
-    let home = env!("CARGO_PKG_REPOSITORY");
-    if !home.is_empty()
-        && let Some(driver) = log
-            .pointer_mut("/runs/0/tool/driver")
-            .and_then(Value::as_object_mut)
-    {
-        driver.insert("informationUri".into(), Value::from(home));
-    }
-    let mut s =
-        serde_json::to_string_pretty(&log).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
-    s.push('\n');
-    s
+    json!({
+        "tool": { "driver": driver(rules) },
+        "results": results,
+        "properties": {
+            "binary": report.binary,
+            "go_version": report.go_version,
+            "functions": report.summary.functions,
+            "boundaries": report.summary.boundaries,
+            "unanalysed": report.summary.unanalysed
+        }
+    })
 }
 
 #[cfg(test)]

@@ -229,3 +229,29 @@ fn the_schema_rejects_a_broken_log() {
     log.as_object_mut().unwrap().remove("version");
     assert!(!errors(&validator, &log).is_empty());
 }
+
+#[test]
+fn several_binaries_are_one_run_each_and_valid_sarif() {
+    let reports = vec![
+        report("go1.23.4/frames.scan.json"),
+        report("go1.25.5/hello.scan.json"),
+    ];
+    let failed = vec![twixt_report::Failure {
+        binary: "build/cut".into(),
+        error: "build/cut: damaged ELF: ELF header or tables: truncated".into(),
+    }];
+    let multi = twixt_report::MultiReport::new(reports.clone(), failed, 2);
+    let text = twixt_report::sarif_multi(&multi);
+    let log: Value = serde_json::from_str(&text).expect("SARIF is JSON");
+    let errs = errors(&validator(), &log);
+    assert!(errs.is_empty(), "schema errors:\n{}", errs.join("\n"));
+    let runs = log["runs"].as_array().expect("runs");
+    assert_eq!(runs.len(), 3);
+    // Each binary's run is the run its single-binary log has.
+    for (run, report) in runs.iter().zip(&reports) {
+        assert_eq!(run, &render(report)["runs"][0]);
+    }
+    assert_eq!(runs[2]["properties"]["binary"], "build/cut");
+    assert_eq!(runs[2]["invocations"][0]["executionSuccessful"], false);
+    assert!(runs[2]["results"].as_array().unwrap().is_empty());
+}

@@ -604,10 +604,7 @@ pub fn run(
     let ap = prog
         .async_preempt_frame()
         .ok_or_else(|| missing("runtime.asyncPreempt calling runtime.asyncPreempt2"))?;
-    let version = prog.version().unwrap_or(GoVersion {
-        minor: 27,
-        patch: 0,
-    });
+    let version = prog.version();
     let image = prog.image();
     let layout = prog.emulator_layout();
     let heap_lo = layout.heap_base();
@@ -653,7 +650,8 @@ pub fn run(
     }
     Ok(RunReport {
         binary,
-        go_version: image.go_version().unwrap_or("unknown").to_string(),
+        go_version: prog.version_info().shown(),
+        go_version_source: prog.version_info().source_text(),
         function: function.to_string(),
         write_barrier_flag,
         calls: reports,

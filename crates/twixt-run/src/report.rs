@@ -188,8 +188,11 @@ pub struct CallReport {
 pub struct RunReport {
     /// The binary's file name.
     pub binary: String,
-    /// From the build info.
+    /// The Go version, or the inferred range of releases (as in a scan report).
     pub go_version: String,
+    /// How the version was determined (as `go_version_source` in a scan report).
+    #[serde(default)]
+    pub go_version_source: String,
     /// The function called.
     pub function: String,
     /// `runtime.writeBarrier`'s flag at the start (0: GC off, as the harness assumes).

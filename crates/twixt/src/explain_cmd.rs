@@ -60,6 +60,10 @@ pub struct ExplainArgs {
     /// The corpus directory for --lesson (default: see below).
     #[arg(long, value_name = "DIR", requires = "lesson")]
     pub corpus: Option<PathBuf>,
+    /// Apply the preemption rules of this Go release (e.g. go1.23.9) instead of the
+    /// version read from the binary.
+    #[arg(long, value_name = "VERSION", value_parser = twixt_check::version::parse_override)]
+    pub go_version: Option<twixt_check::version::GoVersion>,
 }
 
 /// `--color`.
@@ -153,7 +157,7 @@ pub fn run(args: ExplainArgs) -> Result<ExitCode, String> {
         },
     };
     let image = crate::load(&binary)?;
-    let prog = GoProgram::new(&image).map_err(|e| e.to_string())?;
+    let prog = GoProgram::with_version(&image, args.go_version).map_err(|e| e.to_string())?;
     let selection = if args.all {
         Selection::All
     } else {

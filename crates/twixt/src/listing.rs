@@ -75,7 +75,7 @@ pub fn disasm(prog: &GoProgram<'_>, name: &str) -> Result<String, String> {
     let mut pc = f.info.entry;
     while pc < f.code_end {
         let Some(word) = prog.word(pc) else { break };
-        let insn = twixt_arm64::decode(pc, word);
+        let text = prog.instruction_text(&twixt_arm64::decode(pc, word));
         let pcsp = f
             .pcsp_at(pc)
             .map(|v| format!("{v:#x}"))
@@ -92,7 +92,7 @@ pub fn disasm(prog: &GoProgram<'_>, name: &str) -> Result<String, String> {
             "{:<10} {:08x} {:<40} {:>8} {:>6}  {}",
             format!("{pc:#x}"),
             word,
-            insn.text,
+            text,
             pcsp,
             up,
             place

@@ -6,9 +6,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use regex::Regex;
-use twixt_check::{GoProgram, ScanOptions, Severity};
+use twixt_check::GoProgram;
 use twixt_image::Image;
 
 mod explain_cmd;
@@ -18,6 +18,7 @@ mod fuzz_synthetic;
 mod listing;
 mod progress;
 mod run_cmd;
+mod scan_cmd;
 
 /// Finds the instruction boundaries where compiled Go arm64 code is unsafe to interrupt.
 ///
@@ -34,6 +35,7 @@ mod run_cmd;
     twixt disasm corpus/go1.23.4/frames main.nonleaf70000\n  \
     twixt scan corpus/go1.23.4/frames --filter '^main\\.'\n  \
     twixt scan corpus/go1.23.4/frames --format json --severity preemptible\n  \
+    twixt scan corpus/ --filter '^main\\.' --format json\n  \
     twixt scan corpus/go1.25.5/frames --baseline corpus/go1.23.4/frames.scan.json\n  \
     twixt diff corpus/go1.23.4/frames.scan.json corpus/go1.25.5/frames.scan.json\n\n\
     Exit status: 0 no window (or success), 1 windows found, 2 error.\n\
@@ -64,34 +66,9 @@ enum Command {
         /// The function's full name, e.g. main.main or 'main.(*T).Method'.
         function: String,
     },
-    /// Check every instruction boundary of every function for unwinding windows.
-    Scan {
-        /// A Go linux/arm64 binary.
-        binary: PathBuf,
-        /// Only functions whose name matches this regular expression.
-        #[arg(long)]
-        filter: Option<String>,
-        /// Report format.
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
-        /// Only windows of this severity (default: both).
-        #[arg(long, value_enum)]
-        severity: Option<SeverityArg>,
-        /// Worker threads, each with its own emulator (default: one per CPU).
-        #[arg(long, short = 'j', value_name = "N")]
-        jobs: Option<usize>,
-        /// Scan only shard K of N (K from 1 to N; with a 0-based index such as
-        /// $JOB_COMPLETION_INDEX pass $((INDEX+1))/N): every N-th function of the functab,
-        /// starting with the K-th. JSONL outputs of all shards concatenate
-        /// into one report.
-        #[arg(long, value_name = "K/N", value_parser = parse_shard)]
-        shard: Option<(usize, usize)>,
-        /// Compare with a saved JSON report instead of printing the report: new windows
-        /// are listed and make the exit status 1, fixed ones are listed, unchanged ones
-        /// counted. Windows match by function, offset in the function and verdict.
-        #[arg(long, value_name = "FILE")]
-        baseline: Option<PathBuf>,
-    },
+    /// Check every instruction boundary of every function for unwinding windows, in one
+    /// binary or several (binaries and directories).
+    Scan(scan_cmd::ScanArgs),
     /// Compare two JSON reports (from `twixt scan --format json`): new windows (exit 1),
     /// fixed windows, and the number unchanged.
     Diff {
@@ -109,28 +86,6 @@ enum Command {
     /// Find the frame sizes and shapes a code generator gets wrong: sweep a model of Go's
     /// arm64 assembler, or generate and compile programs with a real toolchain.
     Fuzz(fuzz_cmd::FuzzArgs),
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum Format {
-    /// Human-readable findings with annotated windows and a summary.
-    Text,
-    /// The stable JSON report (see README).
-    Json,
-    /// One JSON object per line, streamed as functions finish: `{"finding": ...}` lines,
-    /// `{"function": ...}` (one per function scanned, with its boundary count), then
-    /// `{"unanalysed": ...}` lines; the lines of shards concatenate into the whole.
-    Jsonl,
-    /// SARIF 2.1.0, for code-scanning UIs (a rule per verdict, locations with file:line).
-    Sarif,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum SeverityArg {
-    /// The runtime's asynchronous preemption may land there: a GC scan breaks.
-    Preemptible,
-    /// Only profiling signals and other observers can land there.
-    SignalOnly,
 }
 
 fn main() -> ExitCode {
@@ -165,7 +120,7 @@ fn init_logging(verbose: u8) {
         .init();
 }
 
-fn compile_filter(filter: Option<&str>) -> Result<Option<Regex>, String> {
+pub(crate) fn compile_filter(filter: Option<&str>) -> Result<Option<Regex>, String> {
     filter
         .map(|f| {
             Regex::new(f).map_err(|e| {
@@ -180,74 +135,24 @@ fn compile_filter(filter: Option<&str>) -> Result<Option<Regex>, String> {
         .transpose()
 }
 
-fn load(path: &std::path::Path) -> Result<Image, String> {
+pub(crate) fn load(path: &std::path::Path) -> Result<Image, String> {
     let image = Image::open(path).map_err(|e| e.to_string())?;
     tracing::info!(
         binary = %path.display(),
-        go_version = image.go_version().unwrap_or("unknown"),
+        buildinfo_version = image.go_version().unwrap_or("none"),
         stripped = image.is_stripped(),
         "loaded image"
     );
     Ok(image)
 }
 
-/// One function in the JSONL stream: what a merged report's summary is summed from.
-#[derive(serde::Serialize)]
-struct FunctionRecord<'a> {
-    name: &'a str,
-    pc: String,
-    instructions: usize,
-    /// Boundaries checked (0 when the function could not be fully analysed).
-    boundaries: usize,
-    analysed: bool,
-}
-
-/// Parses `K/N` (1-based K) for `--shard`; returns the 0-based index and the count.
-fn parse_shard(text: &str) -> Result<(usize, usize), String> {
-    let (k, n) = text
-        .split_once('/')
-        .ok_or_else(|| format!("{text:?} is not K/N"))?;
-    let k: usize = k
-        .trim()
-        .parse()
-        .map_err(|_| format!("shard index {k:?} is not a number"))?;
-    let n: usize = n
-        .trim()
-        .parse()
-        .map_err(|_| format!("shard count {n:?} is not a number"))?;
-    if n == 0 || k == 0 || k > n {
-        return Err(format!("shard {k}/{n}: need 1 <= K <= N"));
-    }
-    Ok((k - 1, n))
-}
-
-/// Prints one JSONL record: `{"binary", "go_version", KIND: value}`.
-fn jsonl_line<T: serde::Serialize>(binary: &str, go_version: &str, kind: &str, value: &T) {
-    use std::io::Write as _;
-    let mut line = serde_json::Map::new();
-    line.insert("binary".into(), binary.into());
-    line.insert("go_version".into(), go_version.into());
-    line.insert(
-        kind.into(),
-        serde_json::to_value(value).unwrap_or(serde_json::Value::Null),
-    );
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{}", serde_json::Value::Object(line));
-}
-
 /// Exit status 1 when windows were found (or are new), 0 otherwise.
-fn exit_for(windows: bool) -> ExitCode {
+pub(crate) fn exit_for(windows: bool) -> ExitCode {
     if windows {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     }
-}
-
-fn read_report(path: &std::path::Path) -> Result<twixt_check::ScanReport, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("{}: cannot read report: {e}", path.display()))?;
-    twixt_report::read_json(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn run(command: Command) -> Result<ExitCode, String> {
@@ -269,103 +174,7 @@ fn run(command: Command) -> Result<ExitCode, String> {
             print!("{text}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Diff { old, new } => {
-            let a = read_report(&old)?;
-            let b = read_report(&new)?;
-            let d = twixt_report::diff(&a, &b);
-            print!(
-                "{}",
-                twixt_report::diff_text(&d, &old.display().to_string(), &new.display().to_string())
-            );
-            Ok(exit_for(d.has_new()))
-        }
-        Command::Scan {
-            binary,
-            filter,
-            format,
-            severity,
-            jobs,
-            shard,
-            baseline,
-        } => {
-            let baseline = baseline
-                .map(|path| read_report(&path).map(|r| (path, r)))
-                .transpose()?;
-            let filter = compile_filter(filter.as_deref())?;
-            let image = load(&binary)?;
-            let prog = GoProgram::new(&image).map_err(|e| e.to_string())?;
-            let accept = |name: &str| filter.as_ref().is_none_or(|re| re.is_match(name));
-            let jobs =
-                jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
-            let started = std::time::Instant::now();
-            let progress = progress::Progress::new(started);
-            let go_version = image.go_version().unwrap_or("unknown").to_string();
-            let binary_name = image.file_name().to_string();
-            let stream = matches!(format, Format::Jsonl) && baseline.is_none();
-            let on_function = |stat: &twixt_check::FunctionStat,
-                               findings: &[twixt_check::Finding],
-                               done: usize,
-                               total: usize| {
-                progress.update(done, total);
-                if stream {
-                    for f in findings {
-                        jsonl_line(&binary_name, &go_version, "finding", f);
-                    }
-                    let record = FunctionRecord {
-                        name: &stat.name,
-                        pc: format!("{:#x}", stat.entry),
-                        instructions: stat.instructions,
-                        boundaries: if stat.analysed { stat.boundaries } else { 0 },
-                        analysed: stat.analysed,
-                    };
-                    jsonl_line(&binary_name, &go_version, "function", &record);
-                }
-            };
-            let options = ScanOptions {
-                filter: Some(&accept),
-                severity: severity.map(|s| match s {
-                    SeverityArg::Preemptible => Severity::Preemptible,
-                    SeverityArg::SignalOnly => Severity::SignalOnly,
-                }),
-                on_finding: None,
-                on_function: Some(&on_function),
-                jobs,
-                shard,
-                on_boundary: None,
-            };
-            let report = twixt_check::scan(&prog, &options).map_err(|e| e.to_string());
-            progress.finish();
-            let report = report?;
-            tracing::info!(
-                functions = report.summary.functions,
-                boundaries = report.summary.boundaries,
-                windows = report.summary.windows,
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "scan finished"
-            );
-            if let Some((path, old)) = baseline {
-                let d = twixt_report::diff(&old, &report);
-                print!(
-                    "{}",
-                    twixt_report::diff_text(
-                        &d,
-                        &path.display().to_string(),
-                        &binary.display().to_string()
-                    )
-                );
-                return Ok(exit_for(d.has_new()));
-            }
-            match format {
-                Format::Text => print!("{}", twixt_report::text(&report)),
-                Format::Json => print!("{}", twixt_report::json(&report)),
-                Format::Sarif => print!("{}", twixt_report::sarif(&report)),
-                Format::Jsonl => {
-                    for u in &report.unanalysed {
-                        jsonl_line(&report.binary, &report.go_version, "unanalysed", u);
-                    }
-                }
-            }
-            Ok(exit_for(report.summary.windows > 0))
-        }
+        Command::Diff { old, new } => scan_cmd::diff(&old, &new),
+        Command::Scan(args) => scan_cmd::run(args),
     }
 }

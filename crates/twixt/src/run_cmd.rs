@@ -65,12 +65,16 @@ pub struct RunArgs {
     /// Report format.
     #[arg(long, value_enum, default_value_t = RunFormat::Text)]
     pub format: RunFormat,
+    /// Apply the preemption rules of this Go release (e.g. go1.23.9) instead of the
+    /// version read from the binary.
+    #[arg(long, value_name = "VERSION", value_parser = twixt_check::version::parse_override)]
+    pub go_version: Option<twixt_check::version::GoVersion>,
 }
 
 /// Runs `twixt run`.
 pub fn run(args: RunArgs) -> Result<ExitCode, String> {
     let image = twixt_image::Image::open(&args.binary).map_err(|e| e.to_string())?;
-    let prog = GoProgram::new(&image).map_err(|e| e.to_string())?;
+    let prog = GoProgram::with_version(&image, args.go_version).map_err(|e| e.to_string())?;
     let given = match &args.args {
         Some(text) => twixt_run::args::parse(text)?,
         None => Vec::new(),
