@@ -217,7 +217,21 @@ pub struct Summary {
     /// Windows per model unwinder ("go", "fp"), sorted by name.
     #[serde(default)]
     pub by_unwinder: std::collections::BTreeMap<String, usize>,
+    /// Boundaries a walk was not judged at, per reason ([`NOT_JUDGED_OFF_STACK`]: neither
+    /// walk; [`NOT_JUDGED_GO_NEVER_RUNS`]: the Go walk). They count in `boundaries`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub not_judged: std::collections::BTreeMap<String, usize>,
 }
+
+/// Boundaries where SP is off the goroutine stack: runtime assembly that has switched to
+/// the system stack (`systemstack`, `mcall`, `asmcgocall`, `morestack`, `gogo`). The
+/// call chain the harness planted does not describe that stack, so neither walk is judged.
+pub const NOT_JUDGED_OFF_STACK: &str = "off-goroutine-stack";
+
+/// Boundaries of functions where Go's signal handlers never run (signal handler entries,
+/// `clone`, the process entry: [`twixt_unwind::preempt::go_unwinder_never_observes`]), so
+/// Go's own unwinder is never asked to walk from them; the frame-pointer walk is judged.
+pub const NOT_JUDGED_GO_NEVER_RUNS: &str = "go-unwinder-never-runs-here";
 
 /// The result of `twixt scan`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -266,6 +280,8 @@ pub struct FunctionStat {
     pub max_pcsp: u64,
     /// Assembly function.
     pub asm: bool,
+    /// Boundaries a walk was not judged at, per reason (see [`Summary::not_judged`]).
+    pub not_judged: std::collections::BTreeMap<&'static str, usize>,
 }
 
 /// What one model unwinder did at a boundary (for `twixt explain` and other per-boundary

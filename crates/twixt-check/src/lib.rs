@@ -12,8 +12,8 @@ pub mod scan;
 pub mod version;
 
 pub use finding::{
-    BoundaryRecord, ContextLine, Finding, FunctionStat, ScanReport, Severity, Summary, Unanalysed,
-    WalkRecord,
+    BoundaryRecord, ContextLine, Finding, FunctionStat, NOT_JUDGED_GO_NEVER_RUNS,
+    NOT_JUDGED_OFF_STACK, ScanReport, Severity, Summary, Unanalysed, WalkRecord,
 };
 pub use program::{FuncMeta, GoProgram, ProgramError};
 pub use scan::{BoundaryCallback, ScanError, ScanOptions, scan};

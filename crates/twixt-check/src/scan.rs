@@ -29,8 +29,8 @@ use twixt_unwind::preempt::{AsyncPreemptFrame, GoVersion, SafePointFacts, decide
 use twixt_unwind::verdict::{Judgement, TrueFrame, Verdict};
 
 use crate::finding::{
-    BoundaryRecord, ContextLine, Finding, FunctionStat, ScanReport, Severity, Site, Summary,
-    Unanalysed, WalkRecord,
+    BoundaryRecord, ContextLine, Finding, FunctionStat, NOT_JUDGED_GO_NEVER_RUNS,
+    NOT_JUDGED_OFF_STACK, ScanReport, Severity, Site, Summary, Unanalysed, WalkRecord,
 };
 use crate::plan::{EntryState, Region, Val, region_states, regions};
 use crate::program::{FuncMeta, GoProgram, run_at};
@@ -121,10 +121,16 @@ struct FuncTables {
     /// Index into `names` of the innermost function, per instruction.
     innermost: Vec<usize>,
     names: Vec<String>,
+    /// Why Go's own unwinder never walks from this function's boundaries, if it does not.
+    go_never_runs: Option<&'static str>,
 }
 
 struct ScanObserver<'p, 'a> {
     prog: &'p GoProgram<'a>,
+    /// `[lo, hi]` of the goroutine stack: where the planted call chain describes SP.
+    goroutine_stack: (u64, u64),
+    /// Boundaries of the current function a walk was not judged at, per reason.
+    not_judged: BTreeMap<&'static str, usize>,
     version: GoVersion,
     ap: AsyncPreemptFrame,
     chain: Chain,
@@ -150,6 +156,21 @@ struct Judged {
     go: Option<Finding>,
     fp: Option<Finding>,
     record: Option<BoundaryRecord>,
+    /// Why a walk was not judged here.
+    not_judged: Option<&'static str>,
+}
+
+/// The walk record of a boundary a walk is not judged at.
+fn not_judged_record(reason: &str) -> WalkRecord {
+    WalkRecord {
+        verdict: "not-judged".into(),
+        severity: None,
+        slot: None,
+        read: None,
+        read_symbol: None,
+        computed_caller_sp: None,
+        outcome: reason.into(),
+    }
 }
 
 /// Reads emulator memory at a boundary.
@@ -173,6 +194,9 @@ impl Observer for ScanObserver<'_, '_> {
             self.established = self.established.max(self.fn_csp - b.sp);
         }
         let judged = self.judge_boundary(ft, index, b);
+        if let Some(reason) = judged.not_judged {
+            *self.not_judged.entry(reason).or_insert(0) += 1;
+        }
         if let (Some(cb), Some(record)) = (self.on_boundary, &judged.record) {
             cb(record);
         }
@@ -209,6 +233,20 @@ impl<'p, 'a> ScanObserver<'p, 'a> {
     }
 
     fn judge_boundary<D>(&self, ft: &FuncTables, index: usize, b: &Boundary<'_, '_, D>) -> Judged {
+        let (lo, hi) = self.goroutine_stack;
+        let off_stack = !(lo..=hi).contains(&b.sp);
+        let (go_skip, fp_skip) = if off_stack {
+            let why = "SP is off the goroutine stack (switched to the system stack): the call \
+                       chain the harness planted does not describe this stack";
+            (Some(why), Some(why))
+        } else {
+            (ft.go_never_runs, None)
+        };
+        let not_judged = if off_stack {
+            Some(NOT_JUDGED_OFF_STACK)
+        } else {
+            go_skip.map(|_| NOT_JUDGED_GO_NEVER_RUNS)
+        };
         let mem = BoundaryMemory(b);
         let (up, run_start) = ft.unsafe_point.get(index).copied().unwrap_or((-1, b.pc));
         let facts = SafePointFacts {
@@ -245,11 +283,11 @@ impl<'p, 'a> ScanObserver<'p, 'a> {
         } else {
             Severity::SignalOnly
         };
-        let go_record = self
-            .on_boundary
-            .is_some()
-            .then(|| self.go_record(&check.traceback, check.skip, &check.judgement, go_severity));
-        let go = (!check.is_ok()).then(|| {
+        let go_record = self.on_boundary.is_some().then(|| match go_skip {
+            Some(why) => not_judged_record(why),
+            None => self.go_record(&check.traceback, check.skip, &check.judgement, go_severity),
+        });
+        let go = (go_skip.is_none() && !check.is_ok()).then(|| {
             let resume = resume_pc.filter(|&pc| check.preemptible && pc != b.pc);
             self.finding(ft, b, &check.judgement, go_severity, resume)
         });
@@ -258,7 +296,13 @@ impl<'p, 'a> ScanObserver<'p, 'a> {
         } else {
             Severity::SignalOnly
         };
-        let (fp, fp_record) = self.judge_frame_pointers(ft, b, severity, resume_pc);
+        let (fp, fp_record) = match fp_skip {
+            Some(why) => (
+                None,
+                self.on_boundary.is_some().then(|| not_judged_record(why)),
+            ),
+            None => self.judge_frame_pointers(ft, b, severity, resume_pc),
+        };
         let record = match (go_record, fp_record) {
             (Some(go_walk), Some(fp_walk)) => Some(BoundaryRecord {
                 function: ft.meta.info.name.clone(),
@@ -280,7 +324,12 @@ impl<'p, 'a> ScanObserver<'p, 'a> {
             }),
             _ => None,
         };
-        Judged { go, fp, record }
+        Judged {
+            go,
+            fp,
+            record,
+            not_judged,
+        }
     }
 
     /// The caller's R29 as planted: its frame record sits just below the caller's SP.
@@ -568,6 +617,7 @@ pub fn scan(prog: &GoProgram<'_>, options: &ScanOptions<'_>) -> Result<ScanRepor
     // Every region starts from restored memory, so the split does not change any result.
     let jobs = options.jobs.max(1).min(order.len().max(1));
     let next = std::sync::atomic::AtomicUsize::new(0);
+    let returns = ReturnCache::default();
     let done = std::sync::atomic::AtomicUsize::new(0);
     let setup = Setup {
         prog,
@@ -580,6 +630,7 @@ pub fn scan(prog: &GoProgram<'_>, options: &ScanOptions<'_>) -> Result<ScanRepor
         options,
         order: &order,
         next: &next,
+        returns: &returns,
         done: &done,
         binary: &binary,
     };
@@ -605,7 +656,12 @@ pub fn scan(prog: &GoProgram<'_>, options: &ScanOptions<'_>) -> Result<ScanRepor
     for (_, outcome) in outcomes {
         let f = outcome.stat.clone();
         match outcome.result {
-            FunctionResult::Analysed { boundaries } => summary.boundaries += boundaries,
+            FunctionResult::Analysed { boundaries } => {
+                summary.boundaries += boundaries;
+                for (&reason, &n) in &f.not_judged {
+                    *summary.not_judged.entry(reason.to_string()).or_insert(0) += n;
+                }
+            }
             FunctionResult::Unanalysed(reason) => {
                 tracing::debug!(function = %f.name, %reason, "unanalysed");
                 unanalysed.push(Unanalysed {
@@ -736,9 +792,50 @@ fn unhooked_store(word: u32) -> Option<(u8, u64)> {
     }
 }
 
-/// Functions the compiler calls without expecting a return: panics and throws, in the
-/// runtime and in the packages that link their own (`internal/runtime/cgroup.throw`).
-fn never_returns(name: &str) -> bool {
+/// Whether a call to `f` never comes back: panics and throws by name, in the runtime and in
+/// the packages that link their own (`internal/runtime/cgroup.throw`), and any function
+/// whose code cannot return ([`has_no_way_out`]: `runtime.abort`, `runtime.badmcall`, ...).
+/// `target` is where the call lands: a call into the middle of a function (duffzero's
+/// entry points) is judged by the name alone.
+fn never_returns(prog: &GoProgram<'_>, f: &FuncMeta, target: u64, cache: &ReturnCache) -> bool {
+    if never_returns_by_name(&f.info.name) {
+        return true;
+    }
+    if target != f.info.entry {
+        return false;
+    }
+    let mut known = cache.lock().unwrap_or_else(|e| e.into_inner());
+    *known
+        .entry(f.info.entry)
+        .or_insert_with(|| has_no_way_out(prog, f))
+}
+
+/// Per-scan memo of [`has_no_way_out`], by entry PC.
+type ReturnCache = std::sync::Mutex<std::collections::HashMap<u64, bool>>;
+
+/// Whether `f`'s code has no way back to its caller: no RET, no indirect jump (a tail call
+/// or a jump table, either may leave), no branch out of the function (a tail call). Such a
+/// function ends every path in a trap, a loop or a call that does not return.
+fn has_no_way_out(prog: &GoProgram<'_>, f: &FuncMeta) -> bool {
+    if f.info.top_frame || f.code_end <= f.info.entry || f.code_end - f.info.entry > 1 << 20 {
+        return false;
+    }
+    let range = f.info.entry..f.code_end;
+    (0..(f.code_end - f.info.entry) / 4).all(|i| {
+        let pc = f.info.entry + 4 * i;
+        let Some(word) = prog.word(pc) else {
+            return false;
+        };
+        match twixt_arm64::classify(pc, word).flow {
+            Flow::Ret { .. } | Flow::IndirectBranch { .. } => false,
+            Flow::Branch { target } | Flow::CondBranch { target } => range.contains(&target),
+            _ => true,
+        }
+    })
+}
+
+/// Functions the compiler calls without expecting a return, by name.
+fn never_returns_by_name(name: &str) -> bool {
     let base = name.rsplit('.').next().unwrap_or(name);
     base.starts_with("panic")
         || base.starts_with("goPanic")
@@ -762,6 +859,7 @@ struct Setup<'s, 'p, 'a> {
     options: &'s ScanOptions<'s>,
     order: &'s [&'p FuncMeta],
     next: &'s std::sync::atomic::AtomicUsize,
+    returns: &'s ReturnCache,
     done: &'s std::sync::atomic::AtomicUsize,
     binary: &'s str,
 }
@@ -783,6 +881,8 @@ fn worker(setup: &Setup<'_, '_, '_>) -> Result<Vec<(usize, FunctionOutcome)>, Sc
     })?;
     let mut observer = ScanObserver {
         prog: setup.prog,
+        goroutine_stack: (setup.layout.stack_lo, setup.layout.stack_hi),
+        not_judged: BTreeMap::new(),
         version: setup.version,
         ap: setup.ap,
         chain: setup.chain,
@@ -801,7 +901,7 @@ fn worker(setup: &Setup<'_, '_, '_>) -> Result<Vec<(usize, FunctionOutcome)>, Sc
     loop {
         let i = setup.next.fetch_add(1, Ordering::Relaxed);
         let Some(&f) = setup.order.get(i) else { break };
-        let (obs, result) = scan_function(&mut harness, observer, f, &setup.chain);
+        let (obs, result) = scan_function(&mut harness, observer, f, &setup.chain, setup.returns);
         observer = obs;
         let stat = FunctionStat {
             name: f.info.name.clone(),
@@ -812,6 +912,7 @@ fn worker(setup: &Setup<'_, '_, '_>) -> Result<Vec<(usize, FunctionOutcome)>, Sc
             frame_established: observer.established,
             max_pcsp: f.frame_size(),
             asm: f.asm,
+            not_judged: std::mem::take(&mut observer.not_judged),
         };
         let mut findings = Vec::new();
         for (mut finding, index) in observer.findings.drain(..) {
@@ -851,8 +952,10 @@ fn scan_function<'p, 'a>(
     mut observer: ScanObserver<'p, 'a>,
     f: &FuncMeta,
     chain: &Chain,
+    returns: &ReturnCache,
 ) -> (ScanObserver<'p, 'a>, FunctionResult) {
     observer.boundaries = 0;
+    observer.not_judged.clear();
     observer.established = 0;
     // The SP pcsp is relative to: the caller's, less pushCall's 16 bytes for functions the
     // runtime enters through an injected call.
@@ -923,7 +1026,7 @@ fn scan_function<'p, 'a>(
     };
     let no_return = |target: u64| {
         prog.func_at(target)
-            .is_some_and(|f| never_returns(&f.info.name))
+            .is_some_and(|f| never_returns(prog, f, target, returns))
     };
     let frameless = |target: u64| {
         prog.func_at(target)
@@ -1106,6 +1209,7 @@ fn tables(prog: &GoProgram<'_>, f: &FuncMeta, n: usize) -> FuncTables {
         unsafe_point,
         innermost,
         names,
+        go_never_runs: twixt_unwind::preempt::go_unwinder_never_observes(&f.info.name),
     }
 }
 

@@ -189,5 +189,17 @@ pub fn text(report: &ScanReport) -> String {
     for (verdict, n) in &sum.by_verdict {
         let _ = writeln!(s, "    {verdict}: {n}");
     }
+    if !sum.not_judged.is_empty() {
+        let parts: Vec<String> = sum
+            .not_judged
+            .iter()
+            .map(|(why, n)| format!("{why}: {n}"))
+            .collect();
+        let _ = writeln!(
+            s,
+            "not judged (checked, but the planted call chain does not describe them): {}",
+            parts.join(", ")
+        );
+    }
     s
 }

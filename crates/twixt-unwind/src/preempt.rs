@@ -7,6 +7,37 @@ use std::fmt;
 use crate::go::Start;
 use crate::{Memory, Overlay};
 
+/// Why Go's own unwinder can never be asked to walk from a boundary of the function `name`
+/// on linux/arm64, or `None` when it can (from a profiling signal, a crash, a preemption).
+///
+/// Go's unwinder runs on a goroutine's behalf only from the runtime's signal handlers (and
+/// from the goroutine itself, at calls). These functions run where no Go handler can:
+///
+/// - the signal handler entries (`runtime.sigtramp`, `runtime.cgoSigtramp`,
+///   `runtime.sigprofNonGoWrapper<>`): `setsig` installs every handler with a full
+///   `sa_mask` (os_linux.go: `sigfillset(&sa.sa_mask)`), so no signal interrupts them;
+/// - `runtime.clone`: `newosproc` blocks every signal around it ("Disable signals during
+///   clone, so that the new thread starts with signals disabled. It will enable them in
+///   minit.");
+/// - the process entry (`_rt0_arm64_linux`, the C-ABI `main` of rt0_linux_arm64.s,
+///   `runtime.rt0_go`): they run before `mstart1` calls `initsig`, so no Go handler is
+///   installed yet.
+///
+/// A frame-pointer unwinder outside the process (perf samples in the kernel) still lands
+/// there; only the Go walk is moot.
+pub fn go_unwinder_never_observes(name: &str) -> Option<&'static str> {
+    match name {
+        "runtime.sigtramp" | "runtime.cgoSigtramp" | "runtime.sigprofNonGoWrapper<>" => {
+            Some("signal handler entry: every signal is blocked while it runs")
+        }
+        "runtime.clone" => Some("newosproc blocks every signal around clone"),
+        "_rt0_arm64_linux" | "main" | "runtime.rt0_go" => {
+            Some("process entry: the runtime has not installed its signal handlers yet")
+        }
+        _ => None,
+    }
+}
+
 /// A Go release, `go1.MINOR.PATCH`; the preemption rules changed between releases.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct GoVersion {

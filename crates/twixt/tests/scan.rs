@@ -330,7 +330,7 @@ fn a_function_scanned_alone_reports_what_the_full_scan_reports() {
         "main.nonleaf70000",
         "main.leaf1052688",
         "internal/chacha8rand.block",
-        "runtime.cgoSigtramp",
+        "runtime.asmcgocall",
     ] {
         let accept = |n: &str| n == name;
         let options = ScanOptions {
