@@ -141,7 +141,7 @@ fn parse_at(at: &str, entry: u64) -> Result<u64, String> {
 pub fn run(args: ExplainArgs) -> Result<ExitCode, String> {
     let (binary, function, chosen) = match args.lesson.as_deref() {
         Some("list") => {
-            print!("{}", lesson::list());
+            crate::out::emit(&lesson::list());
             return Ok(ExitCode::SUCCESS);
         }
         Some(name) => {
@@ -185,12 +185,9 @@ pub fn run(args: ExplainArgs) -> Result<ExitCode, String> {
         tracing::info!(page = %path.display(), "wrote the page");
     }
     if to_stdout {
-        print!("{}", twixt_explain::html::render(&ex));
+        crate::out::emit(&twixt_explain::html::render(&ex));
     } else {
-        print!(
-            "{}",
-            twixt_explain::text::render(&ex, use_color(args.color))
-        );
+        crate::out::emit(&twixt_explain::text::render(&ex, use_color(args.color)));
     }
     Ok(ExitCode::SUCCESS)
 }

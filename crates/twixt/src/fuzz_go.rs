@@ -123,7 +123,7 @@ pub fn run(args: &FuzzArgs) -> Result<ExitCode, String> {
     if outcome.reproducers.is_empty() {
         let _ = writeln!(out, "\nno window in main.* of any generated program");
     }
-    print!("{out}");
+    crate::out::emit(&out);
     Ok(if outcome.reproducers.is_empty() {
         ExitCode::SUCCESS
     } else {

@@ -97,7 +97,7 @@ pub fn run(args: &FuzzArgs) -> Result<ExitCode, String> {
         SynthFormat::Text => render_text(&results, lo, hi),
         SynthFormat::Json => render_json(&results, lo, hi),
     };
-    print!("{text}");
+    crate::out::emit(&text);
     Ok(if windows {
         ExitCode::from(1)
     } else {

@@ -16,6 +16,7 @@ mod fuzz_cmd;
 mod fuzz_go;
 mod fuzz_synthetic;
 mod listing;
+mod out;
 mod progress;
 mod run_cmd;
 mod scan_cmd;
@@ -164,14 +165,14 @@ fn run(command: Command) -> Result<ExitCode, String> {
             let filter = compile_filter(filter.as_deref())?;
             let image = load(&binary)?;
             let prog = GoProgram::new(&image).map_err(|e| e.to_string())?;
-            print!("{}", listing::funcs(&prog, filter.as_ref()));
+            out::emit(&listing::funcs(&prog, filter.as_ref()));
             Ok(ExitCode::SUCCESS)
         }
         Command::Disasm { binary, function } => {
             let image = load(&binary)?;
             let prog = GoProgram::new(&image).map_err(|e| e.to_string())?;
             let text = listing::disasm(&prog, &function)?;
-            print!("{text}");
+            out::emit(&text);
             Ok(ExitCode::SUCCESS)
         }
         Command::Diff { old, new } => scan_cmd::diff(&old, &new),

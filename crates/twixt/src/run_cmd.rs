@@ -95,10 +95,9 @@ pub fn run(args: RunArgs) -> Result<ExitCode, String> {
     let report =
         twixt_run::run(&prog, &args.function, &calls, &options).map_err(|e| e.to_string())?;
     match args.format {
-        RunFormat::Text => print!("{}", render_text(&report, args.all_boundaries)),
-        RunFormat::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+        RunFormat::Text => crate::out::emit(&render_text(&report, args.all_boundaries)),
+        RunFormat::Json => crate::out::emit_line(
+            &serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?,
         ),
     }
     Ok(if report.windows() > 0 {

@@ -120,7 +120,6 @@ fn parse_shard(text: &str) -> Result<(usize, usize), String> {
 
 /// Prints one JSONL record: `{"binary", "go_version", KIND: value}`.
 fn jsonl_line<T: serde::Serialize>(binary: &str, go_version: &str, kind: &str, value: &T) {
-    use std::io::Write as _;
     let mut line = serde_json::Map::new();
     line.insert("binary".into(), binary.into());
     line.insert("go_version".into(), go_version.into());
@@ -128,8 +127,7 @@ fn jsonl_line<T: serde::Serialize>(binary: &str, go_version: &str, kind: &str, v
         kind.into(),
         serde_json::to_value(value).unwrap_or(serde_json::Value::Null),
     );
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{}", serde_json::Value::Object(line));
+    crate::out::emit_line(&serde_json::Value::Object(line).to_string());
 }
 
 /// Reads a saved JSON report of either shape: its reports, and whether it had several.
@@ -152,11 +150,11 @@ pub fn diff(old: &Path, new: &Path) -> Result<ExitCode, String> {
     let (old_name, new_name) = (old.display().to_string(), new.display().to_string());
     if let ([a], [b], false, false) = (a.as_slice(), b.as_slice(), a_multi, b_multi) {
         let d = twixt_report::diff(a, b);
-        print!("{}", twixt_report::diff_text(&d, &old_name, &new_name));
+        crate::out::emit(&twixt_report::diff_text(&d, &old_name, &new_name));
         return Ok(crate::exit_for(d.has_new()));
     }
     let (text, any_new) = twixt_report::diff_multi_text(&a, &b, &old_name, &new_name);
-    print!("{text}");
+    crate::out::emit(&text);
     Ok(crate::exit_for(any_new))
 }
 
@@ -258,20 +256,17 @@ pub fn run(args: ScanArgs) -> Result<ExitCode, String> {
                 many => pick(many, &report)?,
             };
             let d = twixt_report::diff(&old, &report);
-            print!(
-                "{}",
-                twixt_report::diff_text(
-                    &d,
-                    &base.display().to_string(),
-                    &path.display().to_string()
-                )
-            );
+            crate::out::emit(&twixt_report::diff_text(
+                &d,
+                &base.display().to_string(),
+                &path.display().to_string(),
+            ));
             return Ok(crate::exit_for(d.has_new()));
         }
         match args.format {
-            Format::Text => print!("{}", twixt_report::text(&report)),
-            Format::Json => print!("{}", twixt_report::json(&report)),
-            Format::Sarif => print!("{}", twixt_report::sarif(&report)),
+            Format::Text => crate::out::emit(&twixt_report::text(&report)),
+            Format::Json => crate::out::emit(&twixt_report::json(&report)),
+            Format::Sarif => crate::out::emit(&twixt_report::sarif(&report)),
             Format::Jsonl => {}
         }
         return Ok(crate::exit_for(report.summary.windows > 0));
@@ -319,16 +314,16 @@ pub fn run(args: ScanArgs) -> Result<ExitCode, String> {
             &base.display().to_string(),
             "scan",
         );
-        print!("{text}");
+        crate::out::emit(&text);
         for f in &multi.failed {
-            println!("== {}: error: {}", f.binary, f.error);
+            crate::out::emit_line(&format!("== {}: error: {}", f.binary, f.error));
         }
         any_new
     } else {
         match args.format {
-            Format::Text => print!("{}", twixt_report::text_multi(&multi)),
-            Format::Json => print!("{}", twixt_report::json_multi(&multi)),
-            Format::Sarif => print!("{}", twixt_report::sarif_multi(&multi)),
+            Format::Text => crate::out::emit(&twixt_report::text_multi(&multi)),
+            Format::Json => crate::out::emit(&twixt_report::json_multi(&multi)),
+            Format::Sarif => crate::out::emit(&twixt_report::sarif_multi(&multi)),
             Format::Jsonl => {}
         }
         multi.summary.total.windows > 0
@@ -351,9 +346,8 @@ fn pick(many: &[ScanReport], report: &ScanReport) -> Result<ScanReport, String> 
 /// Records a binary that could not be scanned (and streams it as a JSONL line).
 fn failure(name: &str, error: String, stream: bool) -> Failure {
     if stream {
-        use std::io::Write as _;
         let line = serde_json::json!({ "binary": name, "error": error });
-        let _ = writeln!(std::io::stdout().lock(), "{line}");
+        crate::out::emit_line(&line.to_string());
     }
     Failure {
         binary: name.to_string(),
