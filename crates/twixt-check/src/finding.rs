@@ -223,6 +223,9 @@ pub struct Summary {
     pub not_judged: std::collections::BTreeMap<String, usize>,
 }
 
+/// The verdict of a walk at a boundary it is not judged at (see [`Summary::not_judged`]).
+pub const NOT_JUDGED_VERDICT: &str = "not-judged";
+
 /// Boundaries where SP is off the goroutine stack: runtime assembly that has switched to
 /// the system stack (`systemstack`, `mcall`, `asmcgocall`, `morestack`, `gogo`). The
 /// call chain the harness planted does not describe that stack, so neither walk is judged.

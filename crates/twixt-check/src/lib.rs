@@ -13,7 +13,8 @@ pub mod version;
 
 pub use finding::{
     BoundaryRecord, ContextLine, Finding, FunctionStat, NOT_JUDGED_GO_NEVER_RUNS,
-    NOT_JUDGED_OFF_STACK, ScanReport, Severity, Summary, Unanalysed, WalkRecord,
+    NOT_JUDGED_OFF_STACK, NOT_JUDGED_VERDICT, ScanReport, Severity, Summary, Unanalysed,
+    WalkRecord,
 };
 pub use program::{FuncMeta, GoProgram, ProgramError};
 pub use scan::{BoundaryCallback, ScanError, ScanOptions, scan};

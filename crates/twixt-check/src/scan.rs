@@ -30,7 +30,8 @@ use twixt_unwind::verdict::{Judgement, TrueFrame, Verdict};
 
 use crate::finding::{
     BoundaryRecord, ContextLine, Finding, FunctionStat, NOT_JUDGED_GO_NEVER_RUNS,
-    NOT_JUDGED_OFF_STACK, ScanReport, Severity, Site, Summary, Unanalysed, WalkRecord,
+    NOT_JUDGED_OFF_STACK, NOT_JUDGED_VERDICT, ScanReport, Severity, Site, Summary, Unanalysed,
+    WalkRecord,
 };
 use crate::plan::{EntryState, Region, Val, region_states, regions};
 use crate::program::{FuncMeta, GoProgram, run_at};
@@ -163,7 +164,7 @@ struct Judged {
 /// The walk record of a boundary a walk is not judged at.
 fn not_judged_record(reason: &str) -> WalkRecord {
     WalkRecord {
-        verdict: "not-judged".into(),
+        verdict: NOT_JUDGED_VERDICT.into(),
         severity: None,
         slot: None,
         read: None,

@@ -154,10 +154,15 @@ fn slot_sp(slot: u64, sp: u64) -> Option<String> {
     })
 }
 
+/// Whether a walk went wrong: neither right nor left unjudged.
+pub(crate) fn wrong(verdict: &str) -> bool {
+    verdict != "ok" && verdict != twixt_check::NOT_JUDGED_VERDICT
+}
+
 fn walk_view(w: &crate::WalkRecord, r: &BoundaryRecord) -> WalkView {
     WalkView {
         verdict: w.verdict.clone(),
-        severity: if w.verdict == "ok" { None } else { w.severity },
+        severity: if wrong(&w.verdict) { w.severity } else { None },
         slot_sp: w
             .slot
             .map(|s| slot_sp(s, r.sp).unwrap_or_else(|| format!("[{s:#x}]"))),
@@ -285,7 +290,9 @@ fn explain_row(row: &Row, frame: u64, popped: bool) -> Vec<String> {
         )),
         _ => gp.push_str("The Go unwinder reads no return PC here."),
     }
-    if go.verdict == "ok" {
+    if go.verdict == twixt_check::NOT_JUDGED_VERDICT {
+        gp = format!("The Go unwinder is not judged here: {}.", go.outcome);
+    } else if go.verdict == "ok" {
         if go.read.is_some() {
             gp.push_str(" That is the true return PC: the traceback is right.");
         }
@@ -332,7 +339,12 @@ fn explain_row(row: &Row, frame: u64, popped: bool) -> Vec<String> {
         },
         row.r29.what
     );
-    if row.fp.verdict == "ok" {
+    if row.fp.verdict == twixt_check::NOT_JUDGED_VERDICT {
+        fp.push_str(&format!(
+            " The frame-pointer walk is not judged here: {}.",
+            row.fp.outcome
+        ));
+    } else if row.fp.verdict == "ok" {
         fp.push_str(" The frame-pointer walk finds the right return PCs.");
     } else {
         fp.push_str(&format!(
@@ -342,7 +354,7 @@ fn explain_row(row: &Row, frame: u64, popped: bool) -> Vec<String> {
     }
     out.push(fp);
 
-    let go_wrong = row.go.verdict != "ok";
+    let go_wrong = wrong(&row.go.verdict);
     if let Some(sev) = row.severity {
         out.push(match (sev, go_wrong) {
             (Severity::Preemptible, true) => "Window (preemptible): the runtime itself can stop \
@@ -395,7 +407,7 @@ pub fn build(
         let sp_rel = r.sp.wrapping_sub(r.caller_sp) as i64;
         let go = walk_view(&r.go, r);
         let fp = walk_view(&r.fp, r);
-        let window = go.verdict != "ok" || fp.verdict != "ok";
+        let window = wrong(&go.verdict) || wrong(&fp.verdict);
         let severity = if window {
             worse(go.severity, fp.severity)
         } else {
@@ -456,7 +468,7 @@ pub fn build(
     let windows = rows.iter().filter(|r| r.window).count();
     let start = rows
         .iter()
-        .position(|r| r.go.verdict != "ok")
+        .position(|r| wrong(&r.go.verdict))
         .or_else(|| rows.iter().position(|r| r.window));
     Explanation {
         binary: binary.to_string(),

@@ -24,7 +24,7 @@
     return e;
   }
   function verdictText(w) {
-    return w.verdict === "ok" ? "ok" : w.verdict + " (" + w.severity + ")";
+    return w.severity ? w.verdict + " (" + w.severity + ")" : w.verdict;
   }
 
   // The disassembly, built once.
