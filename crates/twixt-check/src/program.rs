@@ -141,7 +141,7 @@ impl<'a> GoProgram<'a> {
             image,
             &table,
             moduledata.as_ref(),
-            funcs.iter().map(|f| f.info.name.as_str()),
+            funcs.iter().map(|f| &*f.info.name),
             forced,
         );
         // `go:func.*` when the symbol is there, else the moduledata's gofunc field.
@@ -229,7 +229,7 @@ impl<'a> GoProgram<'a> {
 
     /// The function with this exact name.
     pub fn func_named(&self, name: &str) -> Option<&FuncMeta> {
-        self.funcs.iter().find(|f| f.info.name == name)
+        self.funcs.iter().find(|f| &*f.info.name == name)
     }
 
     /// The raw pclntab record of a function.
@@ -317,7 +317,7 @@ impl<'a> GoProgram<'a> {
             None => (None, None),
         };
         crate::finding::Site {
-            function: f.info.name.clone(),
+            function: f.info.name.to_string(),
             entry: f.info.entry,
             pc,
             instruction: self.disassemble(pc),
@@ -342,7 +342,7 @@ impl<'a> GoProgram<'a> {
     /// tree cannot be located (e.g. `go:func.*` not found).
     pub fn innermost_name(&self, f: &FuncMeta, pc: u64) -> String {
         self.inlined_name(f, pc)
-            .unwrap_or_else(|| f.info.name.clone())
+            .unwrap_or_else(|| f.info.name.to_string())
     }
 
     fn inlined_name(&self, f: &FuncMeta, pc: u64) -> Option<String> {
@@ -375,7 +375,7 @@ impl<'a> GoProgram<'a> {
             if let twixt_arm64::Flow::Call { target } = twixt_arm64::classify(pc, word).flow
                 && self
                     .func_at(target)
-                    .is_some_and(|f| f.info.name == "runtime.asyncPreempt2")
+                    .is_some_and(|f| &*f.info.name == "runtime.asyncPreempt2")
             {
                 let return_pc = pc + 4;
                 return Some(AsyncPreemptFrame {
@@ -414,7 +414,7 @@ fn meta_of(f: &Func<'_>) -> FuncMeta {
         info: FuncInfo {
             entry: f.entry(),
             special: Special::from_name(&name),
-            name,
+            name: name.into(),
             top_frame: flags.top_frame,
             sp_write: flags.sp_write,
         },

@@ -260,7 +260,7 @@ impl<'p, 'a> ScanObserver<'p, 'a> {
                 .innermost
                 .get(index)
                 .and_then(|&i| ft.names.get(i))
-                .map_or(ft.meta.info.name.as_str(), String::as_str),
+                .map_or(&*ft.meta.info.name, String::as_str),
         };
         let decision = decide(self.version, b.pc, &facts);
         let at = Interrupt {
@@ -306,7 +306,7 @@ impl<'p, 'a> ScanObserver<'p, 'a> {
         };
         let record = match (go_record, fp_record) {
             (Some(go_walk), Some(fp_walk)) => Some(BoundaryRecord {
-                function: ft.meta.info.name.clone(),
+                function: ft.meta.info.name.to_string(),
                 pc: b.pc,
                 offset: b.pc - ft.meta.info.entry,
                 instruction: self.prog.disassemble(b.pc),
@@ -573,7 +573,7 @@ pub fn scan(prog: &GoProgram<'_>, options: &ScanOptions<'_>) -> Result<ScanRepor
     tracing::info!(
         binary = %binary,
         version = %version,
-        caller = %prog.func_at(ret_pc).map_or("?", |f| f.info.name.as_str()),
+        caller = %prog.func_at(ret_pc).map_or("?", |f| &*f.info.name),
         async_preempt_frame = ap.frame_size,
         scratch = format_args!("{:#x}", layout.scratch_pointer()),
         "scan set-up"
@@ -721,7 +721,7 @@ fn unrunnable(prog: &GoProgram<'_>, options: &ScanOptions<'_>, what: &str) -> Sc
         .collect();
     for f in selected(prog, options) {
         unanalysed.push(Unanalysed {
-            function: f.info.name.clone(),
+            function: f.info.name.to_string(),
             pc: format!("{:#x}", f.info.entry),
             reason: match &f.error {
                 Some(e) => format!("damaged metadata: {e}"),
@@ -905,7 +905,7 @@ fn worker(setup: &Setup<'_, '_, '_>) -> Result<Vec<(usize, FunctionOutcome)>, Sc
         let (obs, result) = scan_function(&mut harness, observer, f, &setup.chain, setup.returns);
         observer = obs;
         let stat = FunctionStat {
-            name: f.info.name.clone(),
+            name: f.info.name.to_string(),
             entry: f.info.entry,
             instructions: ((f.code_end - f.info.entry) / 4) as usize,
             analysed: matches!(result, FunctionResult::Analysed { .. }),
@@ -1031,7 +1031,7 @@ fn scan_function<'p, 'a>(
     };
     let frameless = |target: u64| {
         prog.func_at(target)
-            .is_some_and(|f| f.info.name == "runtime.duffzero" || f.info.name == "runtime.duffcopy")
+            .is_some_and(|f| &*f.info.name == "runtime.duffzero" || &*f.info.name == "runtime.duffcopy")
     };
     let states = region_states(
         entry, &words, &effects, &plan, &keeps_lr, &no_return, &frameless,
@@ -1180,7 +1180,7 @@ fn tables(prog: &GoProgram<'_>, f: &FuncMeta, n: usize) -> FuncTables {
         .collect();
     // Innermost names only matter where the other checks pass; computing them per run of
     // the inline-tree index keeps this linear.
-    let mut names = vec![f.info.name.clone()];
+    let mut names = vec![f.info.name.to_string()];
     let mut innermost = vec![0usize; n];
     if !f.asm && f.has_locals_pointer_maps {
         let inl_runs = raw

@@ -69,7 +69,7 @@ fn generated_programs_compile_and_plain_frames_are_exact() {
         let found = prog
             .funcs()
             .iter()
-            .find(|f| f.info.name == name || f.info.name.starts_with(&format!("{name}[")));
+            .find(|f| *f.info.name == *name || f.info.name.starts_with(&format!("{name}[")));
         if shape.kind == twixt_gofuzz::Kind::Closure {
             continue; // named by the compiler (main.glob..funcK)
         }

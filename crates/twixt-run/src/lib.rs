@@ -853,7 +853,7 @@ fn emulate<S: Stepper>(
     let name = ctx
         .prog
         .func_at(entry)
-        .map_or_else(|| format!("{entry:#x}"), |f| f.info.name.clone());
+        .map_or_else(|| format!("{entry:#x}"), |f| f.info.name.to_string());
     let mut r = machine.regs();
     let lr = r.x[30];
     let from = ctx.symbolize(lr.wrapping_sub(4));

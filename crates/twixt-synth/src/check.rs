@@ -124,7 +124,7 @@ struct World<'f> {
 fn info(entry: u64, name: &str, top_frame: bool) -> FuncInfo {
     FuncInfo {
         entry,
-        name: name.to_string(),
+        name: name.into(),
         top_frame,
         sp_write: false,
         special: Special::from_name(name),

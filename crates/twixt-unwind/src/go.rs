@@ -285,7 +285,7 @@ fn resolve<Md: Metadata + ?Sized, M: Memory + ?Sized>(
     } else if sp_write && (!innermost || mode != Mode::Strict) {
         if mode == Mode::Strict && !innermost {
             return Err(End::UnexpectedSpWrite {
-                func: f.name.clone(),
+                func: f.name.to_string(),
             });
         }
         lr = 0;

@@ -33,7 +33,7 @@ pub struct FuncInfo {
     /// Entry PC.
     pub entry: u64,
     /// Function name as the pclntab spells it.
-    pub name: String,
+    pub name: std::sync::Arc<str>,
     /// `FuncFlagTopFrame`: the unwinder stops here (goexit, mstart, rt0_go).
     pub top_frame: bool,
     /// `FuncFlagSPWrite`: the function writes SP in a way pcsp cannot describe.

@@ -377,7 +377,7 @@ fn frame_pointer_walks_find_the_63830_leaf_epilogue_in_go1_19_only() {
             {
                 let hit = below
                     .iter()
-                    .find(|w| w.function == f.info.name && w.instruction == "sub x29, sp, #0x8")
+                    .find(|w| *w.function == *f.info.name && w.instruction == "sub x29, sp, #0x8")
                     .unwrap_or_else(|| panic!("{path}: {}: no fp-below-sp window", f.info.name));
                 assert_eq!(hit.sp_below_caller, 0, "{path}: {hit:#?}");
                 assert!(hit.preemptible, "{path}: {hit:#?}");

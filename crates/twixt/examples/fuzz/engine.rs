@@ -237,7 +237,7 @@ impl Seed {
         let mut scan_names = Vec::new();
         let mut code = Vec::new();
         for f in prog.funcs().iter().filter(|f| scan(&f.info.name)) {
-            scan_names.push(f.info.name.clone());
+            scan_names.push(f.info.name.to_string());
             if let Some(seg) = image.segment_at(f.info.entry) {
                 let start = (seg.file_offset + (f.info.entry - seg.vaddr)) as usize;
                 code.push(start..start + (f.code_end - f.info.entry) as usize);
