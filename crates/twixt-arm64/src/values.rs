@@ -91,15 +91,19 @@ pub struct MemOp {
     pub writeback: Option<i64>,
 }
 
+/// The base register (31 = SP) of any load or store, with or without a constant offset
+/// (register offsets, exclusives, atomics and structure accesses included).
+pub fn mem_base(word: u32) -> Option<u8> {
+    matches!((word >> 25) & 0xf, 0b0100 | 0b0110 | 0b1100 | 0b1110)
+        .then_some(((word >> 5) & 31) as u8)
+}
+
 /// The load or store `word` performs with a constant offset from its base register, if any
 /// (the same forms [`crate::Effects::sp_mem`] describes for base SP).
 pub fn mem_op(word: u32) -> Option<MemOp> {
     // Every load/store class keeps its base register in bits 9..5, and 31 always means SP
     // there: describe the access as if the base were SP, then name the real base.
-    if !matches!((word >> 25) & 0xf, 0b0100 | 0b0110 | 0b1100 | 0b1110) {
-        return None;
-    }
-    let base = ((word >> 5) & 31) as u8;
+    let base = mem_base(word)?;
     let as_sp = word | (31 << 5);
     let e = classify(0, as_sp);
     e.sp_mem.map(|access| MemOp {

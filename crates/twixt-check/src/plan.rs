@@ -84,6 +84,33 @@ pub enum Val {
     Stack(i64),
 }
 
+/// Where SP is at a region start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sp {
+    /// This many bytes below the caller's SP, on every path that reaches the region.
+    At(i64),
+    /// The paths disagree, or one of them wrote SP with a value the planner cannot name:
+    /// the metadata says where SP is.
+    Unknown,
+    /// A function the metadata marks as writing SP (`FuncFlagSPWrite`: runtime assembly)
+    /// moved SP to a value the planner cannot name on every path: a switch to another
+    /// stack. The planted call chain no longer describes the machine.
+    Switched,
+}
+
+impl Sp {
+    fn join(self, other: Sp) -> Sp {
+        if self == other { self } else { Sp::Unknown }
+    }
+
+    fn depth(self) -> Option<i64> {
+        match self {
+            Sp::At(d) => Some(d),
+            _ => None,
+        }
+    }
+}
+
 /// What the checker knows about the machine at a region start: the registers, SP, and the
 /// stack words the function itself stored (its frame record, values it parked). The
 /// metadata says where SP should be at each PC; this says where the code the predecessors
@@ -94,8 +121,15 @@ pub enum Val {
 pub struct EntryState {
     /// X0..X30 (X28 is always the fake `g`, whatever this says).
     pub regs: [Val; 31],
-    /// SP as its depth below the caller's SP, when every path that reaches here agrees.
-    pub sp: Option<i64>,
+    /// Where SP is.
+    pub sp: Sp,
+    /// Whether an SP write the planner cannot follow means a stack switch ([`Sp::Switched`]):
+    /// the function is marked `FuncFlagSPWrite`.
+    switches_stacks: bool,
+    /// Whether `slots` holds every stack word the function stored on every path: no access
+    /// through a stack address at an offset the planner cannot name (a register offset, an
+    /// atomic) came first. Then a word missing from `slots` was never written.
+    pub complete: bool,
     /// Stack words the function stored, by depth below the caller's SP, with their values.
     /// `Unknown` marks a word overwritten with a value nobody can name.
     pub slots: BTreeMap<i64, Val>,
@@ -113,13 +147,15 @@ const MAX_SLOTS: usize = 64;
 impl EntryState {
     /// The state at function entry: SP is the caller's, R29 is the caller's, R30 holds the
     /// return address.
-    pub fn entry() -> EntryState {
+    pub fn entry(switches_stacks: bool) -> EntryState {
         let mut regs = [Val::Unknown; 31];
         regs[29] = Val::CallerFp;
         regs[30] = Val::EntryLr;
         EntryState {
             regs,
-            sp: Some(0),
+            sp: Sp::At(0),
+            switches_stacks,
+            complete: true,
             slots: BTreeMap::new(),
             reached: true,
         }
@@ -132,7 +168,9 @@ impl EntryState {
         regs[30] = Val::EntryLr;
         EntryState {
             regs,
-            sp: None,
+            sp: Sp::Unknown,
+            switches_stacks: false,
+            complete: false,
             slots: BTreeMap::new(),
             reached: false,
         }
@@ -154,7 +192,9 @@ impl EntryState {
             .collect();
         EntryState {
             regs,
-            sp: self.sp.filter(|&s| other.sp == Some(s)),
+            sp: self.sp.join(other.sp),
+            switches_stacks: self.switches_stacks,
+            complete: self.complete && other.complete,
             slots,
             reached: true,
         }
@@ -163,7 +203,7 @@ impl EntryState {
     /// The value of register `n` as an address operand (31 = SP).
     fn base(&self, n: u8) -> Option<i64> {
         if n == 31 {
-            return self.sp;
+            return self.sp.depth();
         }
         match self.regs.get(n as usize) {
             Some(Val::Stack(d)) => Some(*d),
@@ -174,8 +214,9 @@ impl EntryState {
     fn set(&mut self, n: u8, v: Val) {
         if n == 31 {
             self.sp = match v {
-                Val::Stack(d) => Some(d),
-                _ => None,
+                Val::Stack(d) => Sp::At(d),
+                _ if self.switches_stacks => Sp::Switched,
+                _ => Sp::Unknown,
             };
         } else if let Some(slot) = self.regs.get_mut(n as usize) {
             *slot = v;
@@ -213,6 +254,8 @@ impl EntryState {
 /// says whether the callee writes nothing below the caller's SP (`runtime.duffzero` and
 /// `runtime.duffcopy`: frameless leaves that write only through their pointer arguments,
 /// called with a frame record built for them below SP that must survive the call).
+/// `switches_stacks` is the function's `FuncFlagSPWrite`: an SP write the planner cannot
+/// follow is then a stack switch ([`Sp::Switched`]), elsewhere only a gap in its knowledge.
 ///
 /// The result is a pure function of the code: regions are joined in a fixed order until
 /// nothing changes, so it does not depend on the order functions or regions are scanned.
@@ -224,11 +267,12 @@ pub fn region_states(
     keeps_lr: &dyn Fn(u64) -> bool,
     no_return: &dyn Fn(u64) -> bool,
     frameless: &dyn Fn(u64) -> bool,
+    switches_stacks: bool,
 ) -> Vec<EntryState> {
     let mut states: Vec<Option<EntryState>> = vec![None; regions.len()];
     let index_of = |pc: u64| regions.binary_search_by_key(&pc, |r| r.start).ok();
     if !regions.is_empty() {
-        states[0] = Some(EntryState::entry());
+        states[0] = Some(EntryState::entry(switches_stacks));
     }
     let mut work: Vec<usize> = vec![0];
     let mut steps = 0usize;
@@ -281,6 +325,37 @@ pub fn region_states(
         .collect()
 }
 
+/// For every instruction of the function: whether SP has been switched to a stack the
+/// planner cannot follow ([`Sp::Switched`]) when it is about to execute, given the state
+/// each region starts from (`states`, from [`region_states`] with the same arguments).
+pub fn switched_at(
+    entry: u64,
+    words: &[u32],
+    effects: &[Effects],
+    regions: &[Region],
+    states: &[EntryState],
+    keeps_lr: &dyn Fn(u64) -> bool,
+    frameless: &dyn Fn(u64) -> bool,
+) -> Vec<bool> {
+    let mut out = vec![false; words.len()];
+    for (r, state) in regions.iter().zip(states) {
+        let mut v = state.clone();
+        let first = ((r.start - entry) / 4) as usize;
+        for i in first..(first + r.len).min(words.len()) {
+            out[i] = v.sp == Sp::Switched;
+            transfer(
+                &mut v,
+                entry + 4 * i as u64,
+                words[i],
+                &effects[i],
+                keeps_lr,
+                frameless,
+            );
+        }
+    }
+    out
+}
+
 /// One instruction's effect on what the planner knows.
 fn transfer(
     v: &mut EntryState,
@@ -303,12 +378,14 @@ fn transfer(
                 Flow::Call { target } if keeps_lr(target) => saved_lr,
                 _ => Val::Pc(pc + 4),
             };
-            // The callee builds its frame below SP: what was parked there is gone.
+            // The callee builds its frame below SP: what was parked there is gone, but for
+            // the word at SP-8, where this function saved its caller's R29: every callee's
+            // frame reserves its top word for it.
             let keeps_below_sp = matches!(e.flow, Flow::Call { target } if frameless(target));
             match v.sp {
                 _ if keeps_below_sp => {}
-                Some(sp) => v.slots.retain(|&d, _| d <= sp),
-                None => v.slots.clear(),
+                Sp::At(sp) => v.slots.retain(|&d, _| d <= sp + 8),
+                _ => v.slots.clear(),
             }
             return;
         }
@@ -342,11 +419,18 @@ fn transfer(
         memory(v, &op);
         return;
     }
+    if twixt_arm64::mem_base(word).is_some_and(|base| v.base(base).is_some()) {
+        // An access through a stack address at an offset the planner cannot name: it may
+        // have written any word, so `slots` no longer lists them all.
+        v.complete = false;
+    }
     for k in e.registers_written() {
         if k == 31 {
             v.sp = match (v.sp, e.sp_delta) {
-                (Some(d), Some(delta)) => Some(d - delta),
-                _ => None,
+                (Sp::At(d), Some(delta)) => Sp::At(d - delta),
+                (Sp::Switched, Some(_)) => Sp::Switched,
+                _ if v.switches_stacks => Sp::Switched,
+                _ => Sp::Unknown,
             };
         } else {
             v.set(k, Val::Unknown);
@@ -461,7 +545,7 @@ mod tests {
             .collect();
         let r = regions(entry, &effects);
         let no = |_: u64| false;
-        let s = region_states(entry, words, &effects, &r, &no, &no, &no);
+        let s = region_states(entry, words, &effects, &r, &no, &no, &no, true);
         (r, s)
     }
 
@@ -488,10 +572,10 @@ mod tests {
         ];
         let (r, s) = states(e, &words);
         assert_eq!(r.len(), 2);
-        assert_eq!(s[0], EntryState::entry());
+        assert_eq!(s[0], EntryState::entry(true));
         let after = &s[1];
         assert!(after.reached);
-        assert_eq!(after.sp, Some(0x20));
+        assert_eq!(after.sp, Sp::At(0x20));
         assert_eq!(after.regs[29], Val::Stack(0x18));
         assert_eq!(after.regs[30], Val::Pc(e + 0x24));
         assert_eq!(
@@ -516,13 +600,13 @@ mod tests {
         ];
         let (r, s) = states(e, &words);
         let join = r.iter().position(|r| r.start == e + 12).unwrap();
-        assert_eq!(s[join].sp, None);
+        assert_eq!(s[join].sp, Sp::Unknown);
         // Both paths stored the entry LR at the same place.
         assert_eq!(s[join].slots.get(&0x10), Some(&Val::EntryLr));
         // An unreached region knows only what the metadata says.
         let words = [0xd65f03c0, 0xd503201f, 0xd65f03c0]; // ret ; nop ; ret
         let (_, s) = states(e, &words);
         assert!(!s[1].reached);
-        assert_eq!(s[1].sp, None);
+        assert_eq!(s[1].sp, Sp::Unknown);
     }
 }

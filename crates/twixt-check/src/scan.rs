@@ -33,7 +33,7 @@ use crate::finding::{
     NOT_JUDGED_OFF_STACK, NOT_JUDGED_VERDICT, ScanReport, Severity, Site, Summary, Unanalysed,
     WalkRecord,
 };
-use crate::plan::{EntryState, Region, Val, region_states, regions};
+use crate::plan::{EntryState, Region, Sp, Val, region_states, regions, switched_at};
 use crate::program::{FuncMeta, GoProgram, run_at};
 
 /// Receives each finding as it is made, with the time since the scan started.
@@ -124,6 +124,8 @@ struct FuncTables {
     names: Vec<String>,
     /// Why Go's own unwinder never walks from this function's boundaries, if it does not.
     go_never_runs: Option<&'static str>,
+    /// Per instruction: SP has been switched to a stack the planner cannot follow.
+    switched: Vec<bool>,
 }
 
 struct ScanObserver<'p, 'a> {
@@ -142,6 +144,8 @@ struct ScanObserver<'p, 'a> {
     boundaries: usize,
     /// Whether the current region started where pcsp is 0 (before the prologue).
     region_from_zero: bool,
+    /// Where the current region started with the return PC saved on the stack.
+    region_ret_slot: Option<u64>,
     /// Largest `caller SP - SP` seen in such regions: the frame the prologue really
     /// establishes when executed, to compare with the pcsp maximum.
     established: u64,
@@ -235,10 +239,12 @@ impl<'p, 'a> ScanObserver<'p, 'a> {
 
     fn judge_boundary<D>(&self, ft: &FuncTables, index: usize, b: &Boundary<'_, '_, D>) -> Judged {
         let (lo, hi) = self.goroutine_stack;
-        let off_stack = !(lo..=hi).contains(&b.sp);
+        let off_stack =
+            !(lo..=hi).contains(&b.sp) || ft.switched.get(index).copied().unwrap_or(false);
         let (go_skip, fp_skip) = if off_stack {
-            let why = "SP is off the goroutine stack (switched to the system stack): the call \
-                       chain the harness planted does not describe this stack";
+            let why = "SP is off the goroutine stack, or was switched to a stack the planner \
+                       cannot follow (runtime assembly switching to the system stack): the \
+                       call chain the harness planted does not describe this stack";
             (Some(why), Some(why))
         } else {
             (ft.go_never_runs, None)
@@ -341,9 +347,24 @@ impl<'p, 'a> ScanObserver<'p, 'a> {
     /// Where the true return PC is saved: the frame's LR slot, once the prologue stored it.
     fn true_return_slot<D>(&self, ft: &FuncTables, b: &Boundary<'_, '_, D>) -> Option<u64> {
         let frame_size = ft.meta.frame_size();
-        (frame_size > 0)
-            .then(|| self.fn_csp.wrapping_sub(frame_size))
-            .filter(|&slot| b.read_u64(slot) == Some(self.chain.ret_pc))
+        let holds_it = |slot: &u64| b.read_u64(*slot) == Some(self.chain.ret_pc);
+        // Where the region started with it saved (the prologue's slot, carried), else where
+        // the frame keeps it once the prologue of this region has stored it.
+        // Failing both, the nearest word at or above SP that holds it (a frame the code
+        // extended by hand keeps its record above SP).
+        self.region_ret_slot
+            .filter(holds_it)
+            .or_else(|| {
+                (frame_size > 0)
+                    .then(|| self.fn_csp.wrapping_sub(frame_size))
+                    .filter(holds_it)
+            })
+            .or_else(|| {
+                (0..64)
+                    .map(|i| b.sp.wrapping_add(8 * i))
+                    .take_while(|&slot| slot < self.fn_csp)
+                    .find(holds_it)
+            })
     }
 
     /// The Go walk at a boundary, for per-boundary views: the interrupted function's frame
@@ -892,6 +913,7 @@ fn worker(setup: &Setup<'_, '_, '_>) -> Result<Vec<(usize, FunctionOutcome)>, Sc
         findings: Vec::new(),
         boundaries: 0,
         region_from_zero: false,
+        region_ret_slot: None,
         established: 0,
         fn_csp: setup.chain.csp,
         started: setup.started,
@@ -1030,12 +1052,27 @@ fn scan_function<'p, 'a>(
             .is_some_and(|f| never_returns(prog, f, target, returns))
     };
     let frameless = |target: u64| {
-        prog.func_at(target)
-            .is_some_and(|f| &*f.info.name == "runtime.duffzero" || &*f.info.name == "runtime.duffcopy")
+        prog.func_at(target).is_some_and(|f| {
+            &*f.info.name == "runtime.duffzero" || &*f.info.name == "runtime.duffcopy"
+        })
     };
     let states = region_states(
-        entry, &words, &effects, &plan, &keeps_lr, &no_return, &frameless,
+        entry,
+        &words,
+        &effects,
+        &plan,
+        &keeps_lr,
+        &no_return,
+        &frameless,
+        f.info.sp_write,
     );
+    if f.info.sp_write
+        && let Some(ft) = observer.func.as_mut()
+    {
+        ft.switched = switched_at(
+            entry, &words, &effects, &plan, &states, &keeps_lr, &frameless,
+        );
+    }
     for (region, regs) in plan.iter().zip(&states) {
         observer.region_from_zero = f.pcsp_at(region.start) == Some(0);
         let start = match region_start(f, region, regs, chain, harness.layout().scratch_pointer()) {
@@ -1054,6 +1091,13 @@ fn scan_function<'p, 'a>(
                 continue;
             }
         };
+        // pushCall's copy of the interrupted LR (injected-call functions) is not the frame's.
+        observer.region_ret_slot = start
+            .writes
+            .iter()
+            .filter(|&&(addr, value)| value == chain.ret_pc && addr != chain.csp - 16)
+            .map(|&(addr, _)| addr)
+            .min();
         let (obs, end) = harness.run(&start, observer);
         observer = obs;
         if let RunEnd::Unanalysed(reason) = end
@@ -1108,9 +1152,13 @@ fn region_start(
     };
     let entry_sp = chain.csp.wrapping_sub(pushed);
     let metadata_sp = entry_sp.wrapping_sub(frame);
-    let sp = match state.sp.filter(|&d| plantable(d)) {
-        Some(depth) => entry_sp.wrapping_sub(depth as u64),
-        None => metadata_sp,
+    // Carried: every path agrees where SP is (and the function's own stores say where its
+    // frame record is). Switched: SP is on another stack; scratch memory stands in for it,
+    // and the boundaries there are not judged (off the goroutine stack).
+    let (sp, carried) = match state.sp {
+        Sp::At(depth) if plantable(depth) => (entry_sp.wrapping_sub(depth as u64), true),
+        Sp::Switched => (scratch, true),
+        _ => (metadata_sp, false),
     };
     let caller_fp = chain.csp - 8;
     let value = |v: Val| match v {
@@ -1129,8 +1177,9 @@ fn region_start(
     if state.regs[29] == Val::Unknown {
         x[29] = if frame as i64 > 0 { sp - 8 } else { caller_fp };
     }
-    // The planted chain, then the frame record the metadata implies (only where SP is
-    // where the metadata says), then what the function's own stores left: those win.
+    // The planted chain, then the frame record the metadata implies (unless the paths say
+    // where SP is and every stack word the function stored: then a word they do not list
+    // was never written), then what the function's own stores left: those win.
     let mut words: BTreeMap<u64, Option<u64>> = BTreeMap::new();
     words.insert(chain.csp, Some(chain.goexit_ret));
     words.insert(chain.csp - 8, Some(0));
@@ -1139,7 +1188,7 @@ fn region_start(
         words.insert(chain.csp - 16, Some(chain.ret_pc));
         words.insert(chain.csp - 24, Some(caller_fp));
     }
-    if frame as i64 > 0 && sp == metadata_sp {
+    if frame as i64 > 0 && sp == metadata_sp && !(carried && state.complete) {
         words.insert(sp, Some(chain.ret_pc));
         words.insert(sp - 8, Some(caller_fp));
     }
@@ -1211,6 +1260,7 @@ fn tables(prog: &GoProgram<'_>, f: &FuncMeta, n: usize) -> FuncTables {
         innermost,
         names,
         go_never_runs: twixt_unwind::preempt::go_unwinder_never_observes(&f.info.name),
+        switched: Vec::new(),
     }
 }
 

@@ -209,7 +209,14 @@ fn r29_state(r: &BoundaryRecord, frame: u64) -> R29State {
             invalid("below sp, free stack".into())
         };
     }
-    if d < 0 {
+    if d < 0 && r.fp.verdict == "ok" {
+        // A record inside the frame that the walk follows to the right return PCs: the
+        // function's own record where SP has since moved (a frame extended by hand).
+        valid(&format!(
+            "record at {}",
+            signed("sp", d - (r.sp as i64 - r.caller_sp as i64))
+        ))
+    } else if d < 0 {
         invalid("half-computed".into())
     } else {
         invalid("above the frame, not the caller's".into())
