@@ -244,16 +244,23 @@ impl EntryState {
     }
 }
 
+/// What the planner knows about the functions a function calls, by the call's target.
+pub struct Callees<'a> {
+    /// Whether a call to the target comes back with R30 = the caller's R3 (the
+    /// `runtime.morestack*` family: the stack-check tail saves LR in R3, and morestack
+    /// resumes the function with that LR after growing the stack).
+    pub keeps_lr: &'a dyn Fn(u64) -> bool,
+    /// Whether a call to the target never returns (panics, throw): nothing flows past it.
+    pub no_return: &'a dyn Fn(u64) -> bool,
+    /// Whether the callee writes nothing below the caller's SP (`runtime.duffzero` and
+    /// `runtime.duffcopy`: frameless leaves that write only through their pointer
+    /// arguments, called with a frame record built for them below SP that must survive).
+    pub frameless: &'a dyn Fn(u64) -> bool,
+}
+
 /// The state at every region start: the registers, SP and stack words that all the paths
 /// reaching it leave (see [`EntryState`]).
 ///
-/// `keeps_lr(target)` says whether a call to `target` comes back with R30 = the caller's
-/// R3 (the `runtime.morestack*` family: the stack-check tail saves LR in R3, and morestack
-/// resumes the function with that LR after growing the stack). `no_return(target)` says
-/// whether a call never returns (panics, throw): nothing flows past it. `frameless(target)`
-/// says whether the callee writes nothing below the caller's SP (`runtime.duffzero` and
-/// `runtime.duffcopy`: frameless leaves that write only through their pointer arguments,
-/// called with a frame record built for them below SP that must survive the call).
 /// `switches_stacks` is the function's `FuncFlagSPWrite`: an SP write the planner cannot
 /// follow is then a stack switch ([`Sp::Switched`]), elsewhere only a gap in its knowledge.
 ///
@@ -264,9 +271,7 @@ pub fn region_states(
     words: &[u32],
     effects: &[Effects],
     regions: &[Region],
-    keeps_lr: &dyn Fn(u64) -> bool,
-    no_return: &dyn Fn(u64) -> bool,
-    frameless: &dyn Fn(u64) -> bool,
+    callees: &Callees<'_>,
     switches_stacks: bool,
 ) -> Vec<EntryState> {
     let mut states: Vec<Option<EntryState>> = vec![None; regions.len()];
@@ -290,13 +295,13 @@ pub fn region_states(
         let first = ((r.start - entry) / 4) as usize;
         for i in first..first + r.len {
             let pc = entry + 4 * i as u64;
-            transfer(&mut v, pc, words[i], &effects[i], keeps_lr, frameless);
+            transfer(&mut v, pc, words[i], &effects[i], callees);
         }
         let last = first + r.len - 1;
         let last_pc = entry + 4 * last as u64;
         let flow = effects[last].flow;
         let mut succ = Vec::new();
-        let dead_end = matches!(flow, Flow::Call { target } if no_return(target));
+        let dead_end = matches!(flow, Flow::Call { target } if (callees.no_return)(target));
         if !twixt_arm64::is_unconditional_transfer(&flow) && !dead_end {
             succ.push(last_pc + 4);
         }
@@ -334,8 +339,7 @@ pub fn switched_at(
     effects: &[Effects],
     regions: &[Region],
     states: &[EntryState],
-    keeps_lr: &dyn Fn(u64) -> bool,
-    frameless: &dyn Fn(u64) -> bool,
+    callees: &Callees<'_>,
 ) -> Vec<bool> {
     let mut out = vec![false; words.len()];
     for (r, state) in regions.iter().zip(states) {
@@ -343,28 +347,14 @@ pub fn switched_at(
         let first = ((r.start - entry) / 4) as usize;
         for i in first..(first + r.len).min(words.len()) {
             out[i] = v.sp == Sp::Switched;
-            transfer(
-                &mut v,
-                entry + 4 * i as u64,
-                words[i],
-                &effects[i],
-                keeps_lr,
-                frameless,
-            );
+            transfer(&mut v, entry + 4 * i as u64, words[i], &effects[i], callees);
         }
     }
     out
 }
 
 /// One instruction's effect on what the planner knows.
-fn transfer(
-    v: &mut EntryState,
-    pc: u64,
-    word: u32,
-    e: &Effects,
-    keeps_lr: &dyn Fn(u64) -> bool,
-    frameless: &dyn Fn(u64) -> bool,
-) {
+fn transfer(v: &mut EntryState, pc: u64, word: u32, e: &Effects, callees: &Callees<'_>) {
     match e.flow {
         Flow::Call { .. } | Flow::CallIndirect { .. } => {
             let saved_lr = v.regs[3];
@@ -375,13 +365,14 @@ fn transfer(
                 }
             }
             v.regs[30] = match e.flow {
-                Flow::Call { target } if keeps_lr(target) => saved_lr,
+                Flow::Call { target } if (callees.keeps_lr)(target) => saved_lr,
                 _ => Val::Pc(pc + 4),
             };
             // The callee builds its frame below SP: what was parked there is gone, but for
             // the word at SP-8, where this function saved its caller's R29: every callee's
             // frame reserves its top word for it.
-            let keeps_below_sp = matches!(e.flow, Flow::Call { target } if frameless(target));
+            let keeps_below_sp =
+                matches!(e.flow, Flow::Call { target } if (callees.frameless)(target));
             match v.sp {
                 _ if keeps_below_sp => {}
                 Sp::At(sp) => v.slots.retain(|&d, _| d <= sp + 8),
@@ -545,7 +536,12 @@ mod tests {
             .collect();
         let r = regions(entry, &effects);
         let no = |_: u64| false;
-        let s = region_states(entry, words, &effects, &r, &no, &no, &no, true);
+        let callees = Callees {
+            keeps_lr: &no,
+            no_return: &no,
+            frameless: &no,
+        };
+        let s = region_states(entry, words, &effects, &r, &callees, true);
         (r, s)
     }
 

@@ -33,7 +33,7 @@ use crate::finding::{
     NOT_JUDGED_OFF_STACK, NOT_JUDGED_VERDICT, ScanReport, Severity, Site, Summary, Unanalysed,
     WalkRecord,
 };
-use crate::plan::{EntryState, Region, Sp, Val, region_states, regions, switched_at};
+use crate::plan::{Callees, EntryState, Region, Sp, Val, region_states, regions, switched_at};
 use crate::program::{FuncMeta, GoProgram, run_at};
 
 /// Receives each finding as it is made, with the time since the scan started.
@@ -1056,22 +1056,16 @@ fn scan_function<'p, 'a>(
             &*f.info.name == "runtime.duffzero" || &*f.info.name == "runtime.duffcopy"
         })
     };
-    let states = region_states(
-        entry,
-        &words,
-        &effects,
-        &plan,
-        &keeps_lr,
-        &no_return,
-        &frameless,
-        f.info.sp_write,
-    );
+    let callees = Callees {
+        keeps_lr: &keeps_lr,
+        no_return: &no_return,
+        frameless: &frameless,
+    };
+    let states = region_states(entry, &words, &effects, &plan, &callees, f.info.sp_write);
     if f.info.sp_write
         && let Some(ft) = observer.func.as_mut()
     {
-        ft.switched = switched_at(
-            entry, &words, &effects, &plan, &states, &keeps_lr, &frameless,
-        );
+        ft.switched = switched_at(entry, &words, &effects, &plan, &states, &callees);
     }
     for (region, regs) in plan.iter().zip(&states) {
         observer.region_from_zero = f.pcsp_at(region.start) == Some(0);
