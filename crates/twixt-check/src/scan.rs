@@ -25,7 +25,7 @@ use twixt_emu::{Boundary, Harness, HookState, Layout, MapRange, Observer, Region
 use twixt_unwind::Memory;
 use twixt_unwind::boundary::{FpCheck, Interrupt, Rules, check_fp, check_go};
 use twixt_unwind::fp::FpVerdict;
-use twixt_unwind::preempt::{AsyncPreemptFrame, GoVersion, SafePointFacts, decide};
+use twixt_unwind::preempt::{AsyncPreemptFrame, Decision, GoVersion, SafePointFacts, decide};
 use twixt_unwind::verdict::{Judgement, TrueFrame, Verdict};
 
 use crate::finding::{
@@ -63,6 +63,9 @@ pub struct ScanOptions<'f> {
     /// Called at every boundary with everything the checker saw there (costly: for
     /// per-boundary views of a few functions, such as `twixt explain`).
     pub on_boundary: Option<&'f BoundaryCallback<'f>>,
+    /// Judge every boundary afresh, even where nothing the walks read has changed since the
+    /// previous one (for tests: the report must be the same either way).
+    pub judge_every_boundary: bool,
 }
 
 /// Receives each finished function's measurements and findings, the count of functions
@@ -134,6 +137,11 @@ struct ScanObserver<'p, 'a> {
     goroutine_stack: (u64, u64),
     /// Boundaries of the current function a walk was not judged at, per reason.
     not_judged: BTreeMap<&'static str, usize>,
+    /// The last boundary both walks judged right, while nothing they read has changed.
+    right: Option<JudgedRight>,
+    /// Never reuse a judgement (`ScanOptions::judge_every_boundary`, or per-boundary
+    /// records wanted).
+    judge_every_boundary: bool,
     version: GoVersion,
     ap: AsyncPreemptFrame,
     chain: Chain,
@@ -178,13 +186,54 @@ fn not_judged_record(reason: &str) -> WalkRecord {
     }
 }
 
-/// Reads emulator memory at a boundary.
-struct BoundaryMemory<'b, 'u, 'e, D>(&'b Boundary<'u, 'e, D>);
+/// Reads emulator memory at a boundary, and remembers which words the walks read.
+struct BoundaryMemory<'b, 'u, 'e, D> {
+    b: &'b Boundary<'u, 'e, D>,
+    reads: std::cell::RefCell<Vec<u64>>,
+}
+
+impl<'b, 'u, 'e, D> BoundaryMemory<'b, 'u, 'e, D> {
+    fn new(b: &'b Boundary<'u, 'e, D>) -> Self {
+        BoundaryMemory {
+            b,
+            reads: std::cell::RefCell::new(Vec::new()),
+        }
+    }
+}
 
 impl<D> Memory for BoundaryMemory<'_, '_, '_, D> {
     fn read_u64(&self, addr: u64) -> Option<u64> {
-        self.0.read_u64(addr)
+        self.reads.borrow_mut().push(addr);
+        self.b.read_u64(addr)
     }
+}
+
+/// Everything the verdicts at a boundary depend on besides memory: where the registers
+/// point, what the metadata says at the PC, and where the runtime would resume.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct JudgeKey {
+    /// SP was switched to a stack the planner cannot follow (the boundary is not judged).
+    switched: bool,
+    sp: u64,
+    r29: u64,
+    lr: u64,
+    pcsp: Option<u64>,
+    /// `None` where the runtime would not preempt; else whether it resumes at the PC
+    /// itself, or the restart PC and its pcsp.
+    resume: Option<Resume>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Resume {
+    AtPc,
+    At { pc: u64, pcsp: Option<u64> },
+}
+
+/// The last boundary judged right by both walks, and the words they read there: until SP,
+/// R29, R30, the metadata or one of those words changes, the next boundaries are right too.
+struct JudgedRight {
+    key: JudgeKey,
+    reads: Vec<u64>,
 }
 
 impl Observer for ScanObserver<'_, '_> {
@@ -198,7 +247,20 @@ impl Observer for ScanObserver<'_, '_> {
         if self.region_from_zero && b.sp <= self.fn_csp {
             self.established = self.established.max(self.fn_csp - b.sp);
         }
-        let judged = self.judge_boundary(ft, index, b);
+        if b.index == 0 {
+            // A region starts from state of its own.
+            self.right = None;
+        }
+        let (decision, up) = self.decision(ft, index, b.pc);
+        if !self.judge_every_boundary
+            && let Some(right) = &self.right
+            && right.key == self.key(ft, index, b, &decision)
+        {
+            // Nothing either walk read has changed since a boundary both judged right.
+            return true;
+        }
+        let (judged, right) = self.judge_boundary(ft, index, b, decision, up);
+        self.right = right;
         if let Some(reason) = judged.not_judged {
             *self.not_judged.entry(reason).or_insert(0) += 1;
         }
@@ -213,9 +275,23 @@ impl Observer for ScanObserver<'_, '_> {
         }
         true
     }
+
+    fn stored(&mut self, addr: u64, end: u64) {
+        self.stored_into_reads(addr, end);
+    }
 }
 
 impl<'p, 'a> ScanObserver<'p, 'a> {
+    fn stored_into_reads(&mut self, addr: u64, end: u64) {
+        if let Some(j) = &self.right
+            && j.reads
+                .iter()
+                .any(|&r| r < end && addr < r.saturating_add(8))
+        {
+            self.right = None;
+        }
+    }
+
     fn truth(&self, ft: &FuncTables, pc: u64, sp: u64) -> Vec<TrueFrame> {
         let first = TrueFrame { pc, sp };
         if ft.meta.info.top_frame {
@@ -237,7 +313,64 @@ impl<'p, 'a> ScanObserver<'p, 'a> {
         ]
     }
 
-    fn judge_boundary<D>(&self, ft: &FuncTables, index: usize, b: &Boundary<'_, '_, D>) -> Judged {
+    /// Where the runtime would stop at the boundary at `index` and resume (the static part
+    /// of `isAsyncSafePoint`).
+    fn decision(&self, ft: &FuncTables, index: usize, pc: u64) -> (Decision, i32) {
+        let (up, run_start) = ft.unsafe_point.get(index).copied().unwrap_or((-1, pc));
+        let facts = SafePointFacts {
+            entry: ft.meta.info.entry,
+            unsafe_point: up,
+            run_start,
+            has_locals_pointer_maps: ft.meta.has_locals_pointer_maps,
+            asm: ft.meta.asm,
+            innermost_name: ft
+                .innermost
+                .get(index)
+                .and_then(|&i| ft.names.get(i))
+                .map_or(&*ft.meta.info.name, String::as_str),
+        };
+        (decide(self.version, pc, &facts), up)
+    }
+
+    /// What the verdicts at this boundary depend on besides memory.
+    fn key<D>(
+        &self,
+        ft: &FuncTables,
+        index: usize,
+        b: &Boundary<'_, '_, D>,
+        decision: &Decision,
+    ) -> JudgeKey {
+        let pcsp_at = |pc: u64| {
+            let i = pc.wrapping_sub(ft.meta.info.entry) / 4;
+            ft.pcsp.get(i as usize).copied().flatten()
+        };
+        JudgeKey {
+            switched: ft.switched.get(index).copied().unwrap_or(false),
+            sp: b.sp,
+            r29: b.fp,
+            lr: b.lr,
+            pcsp: ft.pcsp.get(index).copied().flatten(),
+            resume: match *decision {
+                Decision::Refuse(_) => None,
+                Decision::Preempt { resume_pc } if resume_pc == b.pc => Some(Resume::AtPc),
+                Decision::Preempt { resume_pc } => Some(Resume::At {
+                    pc: resume_pc,
+                    pcsp: pcsp_at(resume_pc),
+                }),
+            },
+        }
+    }
+
+    /// Judges a boundary; also returns, when both walks were judged right, what the
+    /// verdicts depended on (for [`JudgedRight`]).
+    fn judge_boundary<D>(
+        &self,
+        ft: &FuncTables,
+        index: usize,
+        b: &Boundary<'_, '_, D>,
+        decision: Decision,
+        up: i32,
+    ) -> (Judged, Option<JudgedRight>) {
         let (lo, hi) = self.goroutine_stack;
         let off_stack =
             !(lo..=hi).contains(&b.sp) || ft.switched.get(index).copied().unwrap_or(false);
@@ -254,21 +387,8 @@ impl<'p, 'a> ScanObserver<'p, 'a> {
         } else {
             go_skip.map(|_| NOT_JUDGED_GO_NEVER_RUNS)
         };
-        let mem = BoundaryMemory(b);
-        let (up, run_start) = ft.unsafe_point.get(index).copied().unwrap_or((-1, b.pc));
-        let facts = SafePointFacts {
-            entry: ft.meta.info.entry,
-            unsafe_point: up,
-            run_start,
-            has_locals_pointer_maps: ft.meta.has_locals_pointer_maps,
-            asm: ft.meta.asm,
-            innermost_name: ft
-                .innermost
-                .get(index)
-                .and_then(|&i| ft.names.get(i))
-                .map_or(&*ft.meta.info.name, String::as_str),
-        };
-        let decision = decide(self.version, b.pc, &facts);
+        let key = self.key(ft, index, b, &decision);
+        let mem = BoundaryMemory::new(b);
         let at = Interrupt {
             pc: b.pc,
             sp: b.sp,
@@ -308,7 +428,7 @@ impl<'p, 'a> ScanObserver<'p, 'a> {
                 None,
                 self.on_boundary.is_some().then(|| not_judged_record(why)),
             ),
-            None => self.judge_frame_pointers(ft, b, severity, resume_pc),
+            None => self.judge_frame_pointers(ft, &mem, severity, resume_pc),
         };
         let record = match (go_record, fp_record) {
             (Some(go_walk), Some(fp_walk)) => Some(BoundaryRecord {
@@ -331,12 +451,17 @@ impl<'p, 'a> ScanObserver<'p, 'a> {
             }),
             _ => None,
         };
-        Judged {
+        let right = (go.is_none() && fp.is_none() && not_judged.is_none()).then(|| JudgedRight {
+            key,
+            reads: mem.reads.into_inner(),
+        });
+        let judged = Judged {
             go,
             fp,
             record,
             not_judged,
-        }
+        };
+        (judged, right)
     }
 
     /// The caller's R29 as planted: its frame record sits just below the caller's SP.
@@ -393,10 +518,11 @@ impl<'p, 'a> ScanObserver<'p, 'a> {
     fn judge_frame_pointers<D>(
         &self,
         ft: &FuncTables,
-        b: &Boundary<'_, '_, D>,
+        mem: &BoundaryMemory<'_, '_, '_, D>,
         severity: Severity,
         resume_pc: Option<u64>,
     ) -> (Option<Finding>, Option<WalkRecord>) {
+        let b = mem.b;
         let want_record = self.on_boundary.is_some();
         if ft.meta.info.top_frame {
             // A top frame is where every walk ends; it has no caller to find.
@@ -411,7 +537,6 @@ impl<'p, 'a> ScanObserver<'p, 'a> {
             });
             return (None, record);
         }
-        let mem = BoundaryMemory(b);
         let at = Interrupt {
             pc: b.pc,
             sp: b.sp,
@@ -425,7 +550,7 @@ impl<'p, 'a> ScanObserver<'p, 'a> {
             trace,
             judgement: j,
         } = check_fp(
-            &mem,
+            mem,
             at,
             severity == Severity::Preemptible,
             ft.meta.info.entry..ft.meta.end,
@@ -905,6 +1030,9 @@ fn worker(setup: &Setup<'_, '_, '_>) -> Result<Vec<(usize, FunctionOutcome)>, Sc
         prog: setup.prog,
         goroutine_stack: (setup.layout.stack_lo, setup.layout.stack_hi),
         not_judged: BTreeMap::new(),
+        right: None,
+        judge_every_boundary: setup.options.judge_every_boundary
+            || setup.options.on_boundary.is_some(),
         version: setup.version,
         ap: setup.ap,
         chain: setup.chain,

@@ -160,6 +160,11 @@ pub trait Observer {
     fn boundary(&mut self, b: &Boundary<'_, '_, HookState<Self>>) -> bool
     where
         Self: Sized;
+
+    /// Called before the region's code writes `[addr, end)` (every store, including the
+    /// ones Unicorn does not report itself), so an observer can tell whether memory it read
+    /// at an earlier boundary may have changed.
+    fn stored(&mut self, _addr: u64, _end: u64) {}
 }
 
 /// How a region ended.
@@ -222,7 +227,11 @@ pub struct Harness<'e, O: Observer> {
     layout: Layout,
     dirty: Intervals,
     time_budget: Duration,
+    regions_run: u64,
 }
+
+/// Regions between flushes of the translation cache (see [`Harness::run`]).
+const FLUSH_EVERY: u64 = 512;
 
 const PAGE: u64 = 0x1000;
 
@@ -310,6 +319,7 @@ impl<'e, O: Observer + 'e> Harness<'e, O> {
             // tighter wall-time limit would make results depend on the machine's load
             // (a debug build on a busy machine can take a second for a long region).
             time_budget: Duration::from_secs(30),
+            regions_run: 0,
         })
     }
 
@@ -325,6 +335,13 @@ impl<'e, O: Observer + 'e> Harness<'e, O> {
 
     /// Runs one region, handing each boundary to `observer`; returns the observer back.
     pub fn run(&mut self, start: &RegionStart, observer: O) -> (O, RunEnd) {
+        // Every region is code that runs once: its translation is never wanted again. Left
+        // alone, TCG's code buffer (1 GiB) grows through fresh pages the kernel must zero;
+        // flushed now and then, it reuses the same few megabytes.
+        self.regions_run += 1;
+        if self.regions_run.is_multiple_of(FLUSH_EVERY) {
+            let _ = self.uc.ctl_flush_tb();
+        }
         self.restore_stack();
         {
             let st = self.uc.get_data_mut();
@@ -706,6 +723,9 @@ fn observe<O: Observer>(uc: &mut Unicorn<'_, HookState<O>>, pc: u64) -> bool {
 /// Records a write of `[addr, end)` about to happen: the stack's dirty ranges grow; any
 /// other page is saved before its first write of the region.
 fn note_write<O: Observer>(uc: &mut Unicorn<'_, HookState<O>>, addr: u64, end: u64) {
+    if let Some(observer) = uc.get_data_mut().observer.as_mut() {
+        observer.stored(addr, end);
+    }
     let st = uc.get_data();
     if addr >= st.layout.stack_lo && addr < st.layout.stack_hi {
         uc.get_data_mut().stack_dirty.add(addr, end);

@@ -202,7 +202,7 @@ fn scan_image(image: &Image, name: &str, settings: &Settings) -> Result<ScanRepo
         on_function: Some(&on_function),
         jobs: settings.jobs,
         shard: settings.shard,
-        on_boundary: None,
+        ..ScanOptions::default()
     };
     let report = twixt_check::scan(&prog, &options).map_err(|e| e.to_string());
     progress.finish();

@@ -417,3 +417,27 @@ fn split_leaf_epilogues_half_compute_r29_in_every_later_version() {
         );
     }
 }
+
+/// The scan reuses a boundary's verdicts at the next ones while nothing the walks read has
+/// changed (SP, R29, R30, the metadata at the PC, where the runtime would resume, and every
+/// memory word the walks read). Judging every boundary afresh gives the same reports.
+#[test]
+fn judging_every_boundary_gives_the_golden_reports() {
+    for path in BINARIES {
+        let image = common::image(path);
+        let prog = twixt_check::GoProgram::new(&image).unwrap();
+        let options = twixt_check::ScanOptions {
+            judge_every_boundary: true,
+            jobs: 2,
+            ..twixt_check::ScanOptions::default()
+        };
+        let mut every = twixt_check::scan(&prog, &options).unwrap();
+        every.binary = scan(path).binary.clone();
+        let golden = corpus().join(format!("{path}.scan.json"));
+        assert_eq!(
+            twixt_report::json(&every),
+            std::fs::read_to_string(&golden).unwrap(),
+            "{path}: judging every boundary changes the report"
+        );
+    }
+}
