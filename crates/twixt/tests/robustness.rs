@@ -1,6 +1,6 @@
 //! Robustness: hostile inputs never panic, never hang and are never executed natively.
 //!
-//! - A bounded run of the mutation fuzzer (`examples/fuzz`, the engine `scripts/fuzz`
+//! - A bounded run of the mutation fuzzer (`twixt-mutate`, the engine `scripts/fuzz`
 //!   runs for 100,000 inputs) over the ELF reader, the pclntab reader, `GoProgram` and a
 //!   few scans.
 //! - Patched corpus binaries: a function that loops forever, one that jumps to unmapped
@@ -11,9 +11,8 @@
 //!   gets one line on stderr naming the file, and exit code 2.
 
 mod common;
-#[allow(dead_code)]
-#[path = "../examples/fuzz/engine.rs"]
-mod engine;
+
+use twixt_mutate as engine;
 
 use std::process::{Command, Output};
 use std::sync::Arc;

@@ -1,22 +1,23 @@
-//! Mutation fuzzing of twixt's front end and scan over the corpus (run by `scripts/fuzz`).
+//! `twixt-mutate`: mutation fuzzing of twixt's front end and scan over the corpus (run by
+//! `scripts/fuzz`; named apart from `twixt fuzz`, which fuzzes Go toolchains).
 //!
 //! ```text
-//! fuzz [--iterations N] [--seed S] [--threads T] [--only I] [--save DIR] [--corpus DIR]
+//! twixt-mutate [--iterations N] [--seed S] [--threads T] [--only I] [--save DIR] [--corpus DIR]
 //! ```
 //!
 //! Prints `N inputs, P panics, H hangs` and the inputs per target and outcome; exits 1 on
 //! any panic, hang or error that is not one line naming the file. `--only I` reruns input
 //! `I` of a run alone (with the same `--seed`); `--save DIR` writes every failing input
-//! there. See `engine.rs` for what is mutated and how.
+//! there. See the library (`twixt_mutate`) for what is mutated and how.
 
-mod engine;
+use twixt_mutate as engine;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 fn usage() -> &'static str {
-    "usage: fuzz [--iterations N] [--seed S] [--threads T] [--only I] [--save DIR] [--corpus DIR] \
+    "usage: twixt-mutate [--iterations N] [--seed S] [--threads T] [--only I] [--save DIR] [--corpus DIR] \
      [--scan-every N]"
 }
 

@@ -1,5 +1,5 @@
-//! The mutation fuzzer shared by `examples/fuzz` (run by `scripts/fuzz`) and the bounded
-//! run in `tests/robustness.rs`.
+//! The mutation fuzzer of twixt's readers and scan, shared by the `twixt-mutate` binary
+//! (run by `scripts/fuzz`) and the bounded run in `crates/twixt/tests/robustness.rs`.
 //!
 //! Inputs are corpus binaries with structure-aware damage: the offsets of the ELF header,
 //! the program and section header tables, the `.gopclntab` header, the functab, the `_func`
