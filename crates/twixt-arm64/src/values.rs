@@ -113,6 +113,22 @@ pub fn mem_op(word: u32) -> Option<MemOp> {
     })
 }
 
+/// A store whose address is a register with no offset and whose bytes written are not a
+/// plain register transfer: load/store exclusive and compare-and-swap (base Xn, up to 16
+/// bytes), LSE atomics such as LDADD and SWP (base Xn), and `DC ZVA` (address Xt, a block of
+/// up to 2 KiB). Returns the address register and the most bytes written from the address
+/// aligned down to that span. (Emulators do not always report these stores as writes.)
+pub fn register_addressed_store(word: u32) -> Option<(u8, u64)> {
+    let rn = ((word >> 5) & 31) as u8;
+    if word & 0x3f00_0000 == 0x0800_0000 || word & 0x3b20_0c00 == 0x3820_0000 {
+        Some((rn, 16))
+    } else if word & 0xffff_ffe0 == 0xd50b_7420 {
+        Some(((word & 31) as u8, 2048))
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,6 +176,20 @@ mod tests {
         assert_eq!(value_op(0, 0xf100401f), None);
         // add w0, w1, #1 (32-bit): not an address computation.
         assert_eq!(value_op(0, 0x11000420), None);
+    }
+
+    #[test]
+    fn exclusive_atomic_and_zeroing_stores_name_their_address_register() {
+        // stlxr w1, x2, [x3]
+        assert_eq!(register_addressed_store(0xc801fc62), Some((3, 16)));
+        // casal x0, x1, [x2]
+        assert_eq!(register_addressed_store(0xc8e0fc41), Some((2, 16)));
+        // ldaddal x0, x1, [x2]
+        assert_eq!(register_addressed_store(0xf8e00041), Some((2, 16)));
+        // dc zva, x5
+        assert_eq!(register_addressed_store(0xd50b7425), Some((5, 2048)));
+        // str x0, [x1]: an ordinary store
+        assert_eq!(register_addressed_store(0xf9000020), None);
     }
 
     #[test]

@@ -925,20 +925,6 @@ fn selected<'p>(
         .filter(move |f| filter.is_none_or(|accept| accept(&f.info.name)))
 }
 
-/// Stores Unicorn may perform without calling the write hook: load/store exclusive and
-/// compare-and-swap (base Xn), LSE atomics such as LDADD and SWP (base Xn), and `DC ZVA`
-/// (address Xt, a block of up to 2 KiB). Returns the base register and the span written.
-fn unhooked_store(word: u32) -> Option<(u8, u64)> {
-    let rn = ((word >> 5) & 31) as u8;
-    if word & 0x3f00_0000 == 0x0800_0000 || word & 0x3b20_0c00 == 0x3820_0000 {
-        Some((rn, 16))
-    } else if word & 0xffff_ffe0 == 0xd50b_7420 {
-        Some(((word & 31) as u8, 2048))
-    } else {
-        None
-    }
-}
-
 /// Whether a call to `f` never comes back: panics and throws by name, in the runtime and in
 /// the packages that link their own (`internal/runtime/cgroup.throw`), and any function
 /// whose code cannot return ([`has_no_way_out`]: `runtime.abort`, `runtime.badmcall`, ...).
@@ -1202,7 +1188,8 @@ fn scan_function<'p, 'a>(
                 let first = ((region.start - entry) / 4) as usize;
                 start.unhooked_stores = (first..first + region.len)
                     .filter_map(|i| {
-                        unhooked_store(words[i])
+                        // Unicorn may perform these without calling the write hook.
+                        twixt_arm64::register_addressed_store(words[i])
                             .map(|(reg, span)| (entry + 4 * i as u64, reg, span))
                     })
                     .collect();

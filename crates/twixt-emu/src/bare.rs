@@ -39,7 +39,11 @@ pub fn hooked_loop_rate(instructions: usize) -> Result<f64, String> {
 /// with an empty code hook when `hooked`; returns instructions per second. The code mixes
 /// an ADD, a store and a load to SP-relative stack; the translation cache is flushed every
 /// 512 regions, as the scan's harness does.
-pub fn translated_once_rate(instructions: usize, region: usize, hooked: bool) -> Result<f64, String> {
+pub fn translated_once_rate(
+    instructions: usize,
+    region: usize,
+    hooked: bool,
+) -> Result<f64, String> {
     const BASE: u64 = 0x10_0000;
     const STACK: u64 = 0x7000_0000;
     let err = |e: unicorn_engine::unicorn_const::uc_error| format!("{e:?}");
@@ -55,9 +59,11 @@ pub fn translated_once_rate(instructions: usize, region: usize, hooked: bool) ->
     }
     let mut uc = Unicorn::new(Arch::ARM64, Mode::LITTLE_ENDIAN).map_err(err)?;
     let size = (code.len() as u64 + 0xfff) & !0xfff;
-    uc.mem_map(BASE, size, Prot::READ | Prot::EXEC).map_err(err)?;
+    uc.mem_map(BASE, size, Prot::READ | Prot::EXEC)
+        .map_err(err)?;
     uc.mem_write(BASE, &code).map_err(err)?;
-    uc.mem_map(STACK, 0x10000, Prot::READ | Prot::WRITE).map_err(err)?;
+    uc.mem_map(STACK, 0x10000, Prot::READ | Prot::WRITE)
+        .map_err(err)?;
     if hooked {
         uc.add_code_hook(1, 0, |_, _, _| {}).map_err(err)?;
     }
@@ -65,7 +71,8 @@ pub fn translated_once_rate(instructions: usize, region: usize, hooked: bool) ->
     let mut done = 0;
     let mut pc = BASE;
     while done + region <= instructions {
-        uc.reg_write(RegisterARM64::SP, STACK + 0x8000).map_err(err)?;
+        uc.reg_write(RegisterARM64::SP, STACK + 0x8000)
+            .map_err(err)?;
         let last = pc + 4 * (region as u64 - 1);
         uc.emu_start(pc, last, 0, 0).map_err(err)?;
         pc = last + 4;
