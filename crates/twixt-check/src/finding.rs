@@ -122,6 +122,33 @@ pub struct Site {
 }
 
 impl Site {
+    /// The site of a finding at `pc` in `f`, with SP `sp` under the caller's SP `caller_sp`.
+    pub fn at(
+        prog: &twixt_program::GoProgram<'_>,
+        f: &twixt_program::FuncMeta,
+        pc: u64,
+        sp: u64,
+        caller_sp: u64,
+        severity: Severity,
+    ) -> Site {
+        let (file, line) = match prog.file_line(f, pc) {
+            Some((file, line)) => (Some(file), Some(line)),
+            None => (None, None),
+        };
+        Site {
+            function: f.info.name.to_string(),
+            entry: f.info.entry,
+            pc,
+            instruction: prog.disassemble(pc),
+            file,
+            line,
+            sp,
+            caller_sp,
+            pcsp: f.pcsp_at(pc).unwrap_or(0),
+            severity,
+        }
+    }
+
     /// `addr` relative to the actual SP.
     pub fn sp_offset(&self, addr: u64) -> i64 {
         (addr as i64).wrapping_sub(self.sp as i64)

@@ -616,7 +616,7 @@ impl<'p, 'a> ScanObserver<'p, 'a> {
 
     /// The site of a finding at this boundary.
     fn site<D>(&self, ft: &FuncTables, b: &Boundary<'_, '_, D>, severity: Severity) -> Site {
-        self.prog.site(&ft.meta, b.pc, b.sp, self.fn_csp, severity)
+        Site::at(self.prog, &ft.meta, b.pc, b.sp, self.fn_csp, severity)
     }
 
     fn finding<D>(
@@ -706,7 +706,7 @@ pub fn scan(prog: &GoProgram<'_>, options: &ScanOptions<'_>) -> Result<ScanRepor
         Err(e) => return Err(e),
     };
     // Regions map the stack lazily, so it can be as deep as reflectcall's largest frame.
-    let layout = prog.emulator_layout().deep();
+    let layout = crate::emulator::layout(prog).deep();
     let top_sp = layout.stack_hi - 0x1000;
     let chain = Chain {
         top_sp,
@@ -715,7 +715,7 @@ pub fn scan(prog: &GoProgram<'_>, options: &ScanOptions<'_>) -> Result<ScanRepor
         ret_pc,
     };
 
-    let ranges = prog.emulator_ranges();
+    let ranges = crate::emulator::ranges(prog);
     tracing::info!(
         binary = %binary,
         version = %version,

@@ -499,7 +499,7 @@ impl Tracker<'_, '_, '_> {
             } else {
                 Severity::SignalOnly
             };
-            let site = ctx.prog.site(f, pc, sp, entry_sp, severity);
+            let site = twixt_check::finding::Site::at(ctx.prog, f, pc, sp, entry_sp, severity);
             let finding = Finding {
                 slot_sp_offset: fj
                     .culprit
@@ -567,9 +567,13 @@ fn go_finding_of(
     let expected_slot = (frame_size > 0)
         .then(|| entry_sp.wrapping_sub(frame_size))
         .filter(|&slot| mem.read_u64(slot) == Some(expected));
-    ctx.prog
-        .site(f, pc, sp, entry_sp, severity)
-        .go_finding(j, resume, 0, expected_slot, |v| ctx.symbolize(v))
+    twixt_check::finding::Site::at(ctx.prog, f, pc, sp, entry_sp, severity).go_finding(
+        j,
+        resume,
+        0,
+        expected_slot,
+        |v| ctx.symbolize(v),
+    )
 }
 
 /// The end state of a call, for comparisons.
@@ -606,9 +610,9 @@ pub fn run(
         .ok_or_else(|| missing("runtime.asyncPreempt calling runtime.asyncPreempt2"))?;
     let version = prog.version();
     let image = prog.image();
-    let layout = prog.emulator_layout();
+    let layout = twixt_check::emulator::layout(prog);
     let heap_lo = layout.heap_base();
-    let ranges = prog.emulator_ranges();
+    let ranges = twixt_check::emulator::ranges(prog);
     let mut actions = HashMap::new();
     for m in prog.funcs() {
         if let Some(a) = runtime::action(&m.info.name) {

@@ -169,35 +169,6 @@ impl<'a> GoProgram<'a> {
         self.image
     }
 
-    /// The image's loadable segments as the emulator maps them, with their permissions.
-    pub fn emulator_ranges(&self) -> Vec<twixt_emu::MapRange<'a>> {
-        let image = self.image;
-        image
-            .segments()
-            .iter()
-            .map(|s| twixt_emu::MapRange {
-                vaddr: s.vaddr,
-                size: s.mem_size,
-                read: s.perms.read,
-                write: s.perms.write,
-                execute: s.perms.execute,
-                data: image.segment_bytes(s),
-            })
-            .collect()
-    }
-
-    /// The emulator's memory layout: stack, g and scratch just above the image's end.
-    pub fn emulator_layout(&self) -> twixt_emu::Layout {
-        let end = self
-            .image
-            .segments()
-            .iter()
-            .map(|s| s.vaddr.saturating_add(s.mem_size))
-            .max()
-            .unwrap_or(0);
-        twixt_emu::Layout::above(end)
-    }
-
     /// The pclntab.
     pub fn table(&self) -> &Pclntab<'a> {
         &self.table
@@ -301,33 +272,6 @@ impl<'a> GoProgram<'a> {
     pub fn symbol(&self, pc: u64) -> Option<String> {
         self.func_at(pc)
             .map(|f| format!("{}+{:#x}", f.info.name, pc - f.info.entry))
-    }
-
-    /// The site of a finding at `pc` in `f`, with SP `sp` under the caller's SP `caller_sp`.
-    pub fn site(
-        &self,
-        f: &FuncMeta,
-        pc: u64,
-        sp: u64,
-        caller_sp: u64,
-        severity: crate::finding::Severity,
-    ) -> crate::finding::Site {
-        let (file, line) = match self.file_line(f, pc) {
-            Some((file, line)) => (Some(file), Some(line)),
-            None => (None, None),
-        };
-        crate::finding::Site {
-            function: f.info.name.to_string(),
-            entry: f.info.entry,
-            pc,
-            instruction: self.disassemble(pc),
-            file,
-            line,
-            sp,
-            caller_sp,
-            pcsp: f.pcsp_at(pc).unwrap_or(0),
-            severity,
-        }
     }
 
     /// `file:line` at `pc`.

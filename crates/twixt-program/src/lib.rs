@@ -1,0 +1,15 @@
+//! A Go linux/arm64 binary as twixt's model sees it, decoded once and without an emulator:
+//! [`GoProgram`] (the functions pre-decoded into [`FuncMeta`], code words, disassembly with
+//! named branch targets, symbols, file:line, inline trees, asyncPreempt's frame), and the Go
+//! version with how it is known ([`version`], from [`moduledata`] among others).
+//!
+//! Architecture invariant: a pure function of the binary's bytes (and a `--go-version`
+//! override); nothing here runs code. The scan, `twixt run`, `twixt explain` and the
+//! reports read it; only `twixt-check` and `twixt-run` pair it with the emulator.
+
+pub mod moduledata;
+pub mod program;
+pub mod version;
+
+pub use program::{FuncMeta, GoProgram, ProgramError, run_at};
+pub use version::VersionInfo;
