@@ -1,99 +1,13 @@
-//! What a scan produces: findings with their evidence, unanalysed functions with their
-//! reasons, and a summary. These are plain data (serde) so renderers and baselines can
-//! read them back; every field is deterministic (no absolute paths, no timestamps, and
-//! stack addresses relative to the caller's SP).
+//! How a boundary the unwinders judged wrong becomes a [`Finding`]: its [`Site`] (function,
+//! instruction, source line, where SP stands) and the walk's evidence. The report types
+//! themselves live in `twixt_report::model` (no emulator); they are re-exported here for
+//! the drivers.
 
-use serde::{Deserialize, Serialize};
-
-/// Whether the runtime itself would interrupt here, or only another observer could.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Severity {
-    /// The runtime's asynchronous preemption may land here (isAsyncSafePoint says yes):
-    /// a GC stack scan of the stopped goroutine breaks.
-    Preemptible,
-    /// Only a profiling signal, a crash handler or another asynchronous observer can land
-    /// here: a wrong profile or crash traceback, not a crash.
-    SignalOnly,
-}
-
-impl Severity {
-    /// The stable name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Severity::Preemptible => "preemptible",
-            Severity::SignalOnly => "signal-only",
-        }
-    }
-}
-
-/// One line of the annotated window around a finding.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ContextLine {
-    /// PC (hex).
-    pub pc: String,
-    /// Offset from the function entry.
-    pub offset: u64,
-    /// Disassembly.
-    pub instruction: String,
-    /// Actual SP below the caller's SP at this boundary, as the harness observed it
-    /// (`None` when the boundary was not reached in the same region).
-    pub sp_below_caller: Option<i64>,
-    /// The pcsp value at this PC.
-    pub pcsp: Option<u64>,
-    /// Whether this is the boundary of the finding.
-    pub here: bool,
-}
-
-/// One boundary where an unwinder goes wrong.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Finding {
-    /// Function name.
-    pub function: String,
-    /// PC of the boundary (hex): the instruction about to execute.
-    pub pc: String,
-    /// Offset from the function entry.
-    pub offset: u64,
-    /// The instruction at the boundary.
-    pub instruction: String,
-    /// Which model unwinder went wrong ("go": the runtime's traceback).
-    pub unwinder: String,
-    /// What went wrong (see `Verdict::name`).
-    pub verdict: String,
-    /// Whether the runtime's asynchronous preemption may land here.
-    pub preemptible: bool,
-    /// `preemptible` or `signal-only`.
-    pub severity: Severity,
-    /// Source file (as recorded, `-trimpath` relative).
-    pub file: Option<String>,
-    /// Source line.
-    pub line: Option<u32>,
-    /// Actual SP below the caller's SP.
-    pub sp_below_caller: i64,
-    /// The frame size pcsp records at this PC (what the unwinder believes).
-    pub pcsp: u64,
-    /// Where execution resumes after a preemption here, when not the PC itself (hex).
-    pub resume_pc: Option<String>,
-    /// The stack slot the unwinder read the return PC from, relative to the actual SP.
-    pub slot_sp_offset: Option<i64>,
-    /// The value it read there (hex).
-    pub read_value: Option<String>,
-    /// What that value is: a function+offset, or "in no function".
-    pub read_symbol: Option<String>,
-    /// The true return PC (hex).
-    pub expected_return_pc: String,
-    /// Where the true return PC is, relative to the actual SP, if it is on the stack.
-    pub expected_slot_sp_offset: Option<i64>,
-    /// The caller SP the unwinder computed, below the true caller SP (negative: above).
-    pub computed_caller_sp_error: Option<i64>,
-    /// What the runtime does at the end of the walk.
-    pub outcome: String,
-    /// R29 relative to the actual SP at the boundary (frame-pointer findings).
-    #[serde(default)]
-    pub r29_sp_offset: Option<i64>,
-    /// The annotated instructions around the boundary.
-    pub context: Vec<ContextLine>,
-}
+pub use twixt_report::model::{
+    BoundaryRecord, ContextLine, Finding, FunctionStat, NOT_JUDGED_GO_NEVER_RUNS,
+    NOT_JUDGED_OFF_STACK, NOT_JUDGED_VERDICT, ScanReport, Severity, Summary, Unanalysed, Unwinder,
+    Verdict, WalkRecord, WalkVerdict, parse_hex,
+};
 
 /// Where a finding stands: the facts every finding carries, whichever unwinder it is
 /// about and whichever driver (scan, run) made it.
@@ -154,16 +68,16 @@ impl Site {
         (addr as i64).wrapping_sub(self.sp as i64)
     }
 
-    /// A finding of `unwinder` with `verdict` at this site; the fields that describe the
-    /// walk itself are empty, for the caller to fill in.
-    pub fn finding(&self, unwinder: &str, verdict: &str) -> Finding {
+    /// A finding with `verdict` at this site; the fields that describe the walk itself
+    /// are empty, for the caller to fill in.
+    pub fn finding(&self, verdict: Verdict) -> Finding {
         Finding {
             function: self.function.clone(),
-            pc: format!("{:#x}", self.pc),
+            pc: self.pc,
             offset: self.pc - self.entry,
             instruction: self.instruction.clone(),
-            unwinder: unwinder.into(),
-            verdict: verdict.into(),
+            unwinder: verdict.unwinder(),
+            verdict,
             preemptible: self.severity == Severity::Preemptible,
             severity: self.severity,
             file: self.file.clone(),
@@ -174,7 +88,7 @@ impl Site {
             slot_sp_offset: None,
             read_value: None,
             read_symbol: None,
-            expected_return_pc: String::new(),
+            expected_return_pc: 0,
             expected_slot_sp_offset: None,
             computed_caller_sp_error: None,
             outcome: String::new(),
@@ -197,179 +111,154 @@ impl Site {
         let culprit = j.culprit.as_ref();
         let expected = j.expected.map_or(expected_fallback, |t| t.pc);
         Finding {
-            resume_pc: resume_pc.map(|pc| format!("{pc:#x}")),
+            resume_pc,
             slot_sp_offset: culprit.and_then(|c| c.lr_slot).map(|s| self.sp_offset(s)),
-            read_value: culprit.map(|c| format!("{:#x}", c.lr)),
+            read_value: culprit.map(|c| c.lr),
             read_symbol: culprit.map(|c| symbolize(c.lr)),
-            expected_return_pc: format!("{expected:#x}"),
+            expected_return_pc: expected,
             expected_slot_sp_offset: true_return_slot.map(|s| self.sp_offset(s)),
             computed_caller_sp_error: match (culprit, j.expected) {
                 (Some(c), Some(t)) => Some((t.sp as i64).wrapping_sub(c.fp as i64)),
                 _ => None,
             },
             outcome: j.outcome.describe(),
-            ..self.finding("go", j.verdict.name())
+            ..self.finding(go_verdict(j.verdict).unwrap_or(Verdict::WrongReturnPc))
         }
     }
 }
 
-/// A function that could not be (fully) analysed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Unanalysed {
-    /// Function name.
-    pub function: String,
-    /// Entry PC (hex).
-    pub pc: String,
-    /// Why.
-    pub reason: String,
-}
-
-/// Counts for the end of a report.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Summary {
-    /// Functions in the binary (after the filter).
-    pub functions: usize,
-    /// Boundaries checked in fully analysed functions.
-    pub boundaries: usize,
-    /// Findings (windows) reported, after the severity filter.
-    pub windows: usize,
-    /// Functions not (fully) analysed.
-    pub unanalysed: usize,
-    /// Windows where the runtime may preempt.
-    pub preemptible: usize,
-    /// Windows only other observers can hit.
-    pub signal_only: usize,
-    /// Windows per verdict name, sorted by name.
-    pub by_verdict: std::collections::BTreeMap<String, usize>,
-    /// Windows per model unwinder ("go", "fp"), sorted by name.
-    #[serde(default)]
-    pub by_unwinder: std::collections::BTreeMap<String, usize>,
-    /// Boundaries a walk was not judged at, per reason ([`NOT_JUDGED_OFF_STACK`]: neither
-    /// walk; [`NOT_JUDGED_GO_NEVER_RUNS`]: the Go walk). They count in `boundaries`.
-    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub not_judged: std::collections::BTreeMap<String, usize>,
-}
-
-/// The verdict of a walk at a boundary it is not judged at (see [`Summary::not_judged`]).
-pub const NOT_JUDGED_VERDICT: &str = "not-judged";
-
-/// Boundaries where SP is off the goroutine stack: runtime assembly that has switched to
-/// the system stack (`systemstack`, `mcall`, `asmcgocall`, `morestack`, `gogo`). The
-/// call chain the harness planted does not describe that stack, so neither walk is judged.
-pub const NOT_JUDGED_OFF_STACK: &str = "off-goroutine-stack";
-
-/// Boundaries of functions where Go's signal handlers never run (signal handler entries,
-/// `clone`, the process entry: [`twixt_unwind::preempt::go_unwinder_never_observes`]), so
-/// Go's own unwinder is never asked to walk from them; the frame-pointer walk is judged.
-pub const NOT_JUDGED_GO_NEVER_RUNS: &str = "go-unwinder-never-runs-here";
-
-/// The result of `twixt scan`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ScanReport {
-    /// The binary's file name (no directories).
-    pub binary: String,
-    /// The Go version (`go1.23.4`), or the range of releases inferred from the binary
-    /// (`go1.24.x`, `go1.20.0 to go1.21.x`) when it records none.
-    pub go_version: String,
-    /// How the version was determined: `buildinfo`, `runtime.buildVersion`,
-    /// `--go-version`, or `inferred: <evidence>; preemption rules of <release> (<why>)`.
-    /// Empty in reports written before twixt recorded it.
-    #[serde(default)]
-    pub go_version_source: String,
-    /// When `go_version` is a range: the release whose preemption rules were applied.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub go_version_rules: Option<String>,
-    /// Counts.
-    pub summary: Summary,
-    /// Windows, sorted by PC.
-    pub findings: Vec<Finding>,
-    /// Functions not (fully) analysed, sorted by PC.
-    pub unanalysed: Vec<Unanalysed>,
-    /// Per-function measurements, in scan order; not part of the JSON report.
-    #[serde(skip)]
-    pub stats: Vec<FunctionStat>,
-}
-
-/// What the scan measured about one function (for tests and benchmarks).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct FunctionStat {
-    /// Function name.
-    pub name: String,
-    /// Entry PC.
-    pub entry: u64,
-    /// Instructions in the function (pcsp coverage / 4).
-    pub instructions: usize,
-    /// Whether every region ran to its end.
-    pub analysed: bool,
-    /// Boundaries observed.
-    pub boundaries: usize,
-    /// The frame the prologue established when executed: the largest distance below the
-    /// caller's SP observed in regions that start before the prologue.
-    pub frame_established: u64,
-    /// The largest pcsp value.
-    pub max_pcsp: u64,
-    /// Assembly function.
-    pub asm: bool,
-    /// Boundaries a walk was not judged at, per reason (see [`Summary::not_judged`]).
-    pub not_judged: std::collections::BTreeMap<&'static str, usize>,
-}
-
-/// What one model unwinder did at a boundary (for `twixt explain` and other per-boundary
-/// views; scans report only the boundaries where it went wrong, as [`Finding`]s).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WalkRecord {
-    /// `ok`, or the verdict name.
-    pub verdict: String,
-    /// When not ok: whether the runtime's preemption may land here.
-    pub severity: Option<Severity>,
-    /// The address the unwinder read the interrupted function's return PC from (for the Go
-    /// walk: the frame's LR slot, `None` when it took LR; for the frame-pointer walk: the
-    /// first record's `R29+8`, or the unusable record's when the walk broke).
+/// What a frame-pointer walk read and did, in the terms a finding or a per-boundary record
+/// gives: the record whose return PC matters (the one that went wrong, the unusable one, or
+/// when all is well the first one followed), what its return-PC slot holds, and what the
+/// walk did, in words. Scan and run describe the same walk the same way.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FpWalkEvidence {
+    /// The return-PC slot (`record + 8`).
     pub slot: Option<u64>,
-    /// The value read there.
+    /// What it holds.
     pub read: Option<u64>,
-    /// That value as `function+offset`, or "in no function".
-    pub read_symbol: Option<String>,
-    /// Go walk: the caller SP it computed (SP + pcsp).
-    pub computed_caller_sp: Option<u64>,
-    /// How the walk ended, in words.
+    /// What the walk did.
     pub outcome: String,
 }
 
-/// Everything the checker saw and decided at one instruction boundary.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BoundaryRecord {
-    /// Function name.
-    pub function: String,
-    /// PC of the boundary.
-    pub pc: u64,
-    /// Offset from the function entry.
-    pub offset: u64,
-    /// Disassembly of the instruction about to execute.
-    pub instruction: String,
-    /// The true caller SP (pcsp values are relative to it).
-    pub caller_sp: u64,
-    /// Actual SP.
-    pub sp: u64,
-    /// R29.
-    pub r29: u64,
-    /// R30.
-    pub lr: u64,
-    /// The pcsp value here: the frame size the metadata claims.
-    pub pcsp: Option<u64>,
-    /// The PCDATA UnsafePoint value here (-1 safe, -2 unsafe, ...).
-    pub unsafe_point: i32,
-    /// Where execution resumes after a preemption, when the runtime would preempt here.
+impl FpWalkEvidence {
+    /// The evidence of `trace`, judged `j`, from a boundary with SP `sp` and R29 `r29`.
+    pub fn of<M: twixt_unwind::Memory + ?Sized>(
+        trace: &twixt_unwind::fp::FpTrace,
+        j: &twixt_unwind::fp::FpJudgement,
+        mem: &M,
+        sp: u64,
+        r29: u64,
+        symbolize: impl Fn(u64) -> String,
+    ) -> FpWalkEvidence {
+        use twixt_unwind::fp::FpVerdict;
+        let record = j
+            .culprit
+            .map(|c| c.record)
+            .or(j.bad_record)
+            .or_else(|| trace.frames.first().map(|f| f.record));
+        let slot = record.map(|r| r.wrapping_add(8));
+        let read = slot.and_then(|s| mem.read_u64(s));
+        let outcome = match j.verdict {
+            FpVerdict::Ok | FpVerdict::Broken => trace.end.describe(),
+            FpVerdict::BelowSp => format!(
+                "R29 = SP-{:#x} names a frame record below SP-8, in stack that the injected \
+                 asyncPreempt frame or a stack move overwrites: the tracer follows whatever \
+                 is there",
+                sp.wrapping_sub(r29)
+            ),
+            FpVerdict::WrongReturnPc => format!(
+                "the walk records {} as a caller; {}",
+                read.map_or_else(|| "?".into(), &symbolize),
+                trace.end.describe()
+            ),
+            FpVerdict::TooLong => {
+                format!("the walk continues past the root: {}", trace.end.describe())
+            }
+        };
+        FpWalkEvidence {
+            slot,
+            read,
+            outcome,
+        }
+    }
+}
+
+/// What a frame-pointer walk that went wrong read, for [`Site::fp_finding`].
+#[derive(Clone, Debug)]
+pub struct FpEvidence {
+    /// Where a preemption here resumes, when not the PC itself.
     pub resume_pc: Option<u64>,
-    /// The true return PC into the caller.
-    pub true_return_pc: u64,
-    /// Where the true return PC is saved on the stack, once the prologue has saved it.
+    /// The return-PC slot of the record that went wrong (`R29+8`).
+    pub slot: Option<u64>,
+    /// What it holds.
+    pub read: Option<u64>,
+    /// The true return PC when the judgement names none.
+    pub expected_fallback: u64,
+    /// Where the true return PC is saved, if on the stack.
     pub true_return_slot: Option<u64>,
-    /// The caller's R29 (a valid R29 before the prologue and after the epilogue restores it).
-    pub caller_r29: u64,
-    /// The Go runtime traceback (a GC scan's walk where the runtime would preempt and that
-    /// walk fails, else the profiling-signal walk).
-    pub go: WalkRecord,
-    /// The frame-pointer walk.
-    pub fp: WalkRecord,
+    /// R29 at the boundary.
+    pub r29: u64,
+    /// What the walk did, in words.
+    pub outcome: String,
+}
+
+impl Site {
+    /// The finding for a frame-pointer walk that went wrong (`j.verdict` is not right).
+    pub fn fp_finding(
+        &self,
+        j: &twixt_unwind::fp::FpJudgement,
+        e: FpEvidence,
+        symbolize: impl Fn(u64) -> String,
+    ) -> Finding {
+        Finding {
+            resume_pc: e.resume_pc,
+            slot_sp_offset: e.slot.map(|s| self.sp_offset(s)),
+            read_value: e.read,
+            read_symbol: e.read.map(&symbolize),
+            expected_return_pc: j.expected.unwrap_or(e.expected_fallback),
+            expected_slot_sp_offset: e.true_return_slot.map(|s| self.sp_offset(s)),
+            outcome: e.outcome,
+            r29_sp_offset: Some(self.sp_offset(e.r29)),
+            ..self.finding(fp_verdict(j.verdict).unwrap_or(Verdict::FpBrokenChain))
+        }
+    }
+}
+
+/// The report's name for a Go-walk verdict (`None` for "right").
+pub fn go_verdict(v: twixt_unwind::verdict::Verdict) -> Option<Verdict> {
+    use twixt_unwind::verdict::Verdict as V;
+    Some(match v {
+        V::Ok => return None,
+        V::WrongCallerSp => Verdict::WrongCallerSp,
+        V::UnexpectedReturnPc => Verdict::UnexpectedReturnPc,
+        V::WrongReturnPc => Verdict::WrongReturnPc,
+        V::DidNotUnwindCompletely => Verdict::DidNotUnwindCompletely,
+        V::Stuck => Verdict::Stuck,
+        V::MemoryReadFault => Verdict::MemoryReadFault,
+        V::UnexpectedSpWrite => Verdict::UnexpectedSpWrite,
+        V::InvalidSpDelta => Verdict::InvalidSpDelta,
+    })
+}
+
+/// The report's name for a frame-pointer verdict (`None` for "right").
+pub fn fp_verdict(v: twixt_unwind::fp::FpVerdict) -> Option<Verdict> {
+    use twixt_unwind::fp::FpVerdict as V;
+    Some(match v {
+        V::Ok => return None,
+        V::BelowSp => Verdict::FpBelowSp,
+        V::WrongReturnPc => Verdict::FpWrongReturnPc,
+        V::Broken => Verdict::FpBrokenChain,
+        V::TooLong => Verdict::FpPastRoot,
+    })
+}
+
+/// A Go walk's verdict as a per-boundary record says it.
+pub fn go_walk_verdict(v: twixt_unwind::verdict::Verdict) -> WalkVerdict {
+    go_verdict(v).map_or(WalkVerdict::Ok, WalkVerdict::Wrong)
+}
+
+/// A frame-pointer walk's verdict as a per-boundary record says it.
+pub fn fp_walk_verdict(v: twixt_unwind::fp::FpVerdict) -> WalkVerdict {
+    fp_verdict(v).map_or(WalkVerdict::Ok, WalkVerdict::Wrong)
 }

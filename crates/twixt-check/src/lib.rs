@@ -15,8 +15,8 @@ pub use twixt_program::{moduledata, program, version};
 
 pub use finding::{
     BoundaryRecord, ContextLine, Finding, FunctionStat, NOT_JUDGED_GO_NEVER_RUNS,
-    NOT_JUDGED_OFF_STACK, NOT_JUDGED_VERDICT, ScanReport, Severity, Summary, Unanalysed,
-    WalkRecord,
+    NOT_JUDGED_OFF_STACK, NOT_JUDGED_VERDICT, ScanReport, Severity, Summary, Unanalysed, Unwinder,
+    Verdict, WalkRecord, WalkVerdict,
 };
 pub use scan::{BoundaryCallback, ScanError, ScanOptions, scan};
 pub use twixt_program::VersionInfo;

@@ -29,9 +29,9 @@ use twixt_unwind::preempt::{AsyncPreemptFrame, Decision, GoVersion, SafePointFac
 use twixt_unwind::verdict::{Judgement, TrueFrame, Verdict};
 
 use crate::finding::{
-    BoundaryRecord, ContextLine, Finding, FunctionStat, NOT_JUDGED_GO_NEVER_RUNS,
-    NOT_JUDGED_OFF_STACK, NOT_JUDGED_VERDICT, ScanReport, Severity, Site, Summary, Unanalysed,
-    WalkRecord,
+    BoundaryRecord, ContextLine, Finding, FpEvidence, FpWalkEvidence, FunctionStat,
+    NOT_JUDGED_GO_NEVER_RUNS, NOT_JUDGED_OFF_STACK, ScanReport, Severity, Site, Summary,
+    Unanalysed, WalkRecord, WalkVerdict,
 };
 use crate::plan::{Callees, EntryState, Region, Sp, Val, region_states, regions, switched_at};
 use crate::program::{FuncMeta, GoProgram, run_at};
@@ -176,7 +176,7 @@ struct Judged {
 /// The walk record of a boundary a walk is not judged at.
 fn not_judged_record(reason: &str) -> WalkRecord {
     WalkRecord {
-        verdict: NOT_JUDGED_VERDICT.into(),
+        verdict: WalkVerdict::NotJudged,
         severity: None,
         slot: None,
         read: None,
@@ -504,7 +504,7 @@ impl<'p, 'a> ScanObserver<'p, 'a> {
         let frame = j.culprit.as_ref().or_else(|| tb.frames.get(skip));
         let read = frame.map(|f| f.lr).filter(|&lr| lr != 0);
         WalkRecord {
-            verdict: j.verdict.name().into(),
+            verdict: crate::finding::go_walk_verdict(j.verdict),
             severity: (j.verdict != Verdict::Ok).then_some(severity),
             slot: frame.and_then(|f| f.lr_slot),
             read,
@@ -527,7 +527,7 @@ impl<'p, 'a> ScanObserver<'p, 'a> {
         if ft.meta.info.top_frame {
             // A top frame is where every walk ends; it has no caller to find.
             let record = want_record.then(|| WalkRecord {
-                verdict: FpVerdict::Ok.name().into(),
+                verdict: WalkVerdict::Ok,
                 severity: None,
                 slot: None,
                 read: None,
@@ -558,35 +558,13 @@ impl<'p, 'a> ScanObserver<'p, 'a> {
             self.caller_r29(),
             64,
         );
-        // The record whose return PC matters: the one that went wrong, the unusable one, or
-        // (when all is well) the first one followed.
-        let record_addr = j
-            .culprit
-            .map(|c| c.record)
-            .or(j.bad_record)
-            .or_else(|| trace.frames.first().map(|f| f.record));
-        let slot = record_addr.map(|r| r.wrapping_add(8));
-        let read = slot.and_then(|s| b.read_u64(s));
-        let outcome = match j.verdict {
-            FpVerdict::Ok => trace.end.describe(),
-            FpVerdict::BelowSp => format!(
-                "R29 = SP-{:#x} names a frame record below SP-8, in stack that the injected \
-                 asyncPreempt frame or a stack move overwrites: the tracer follows whatever \
-                 is there",
-                b.sp.wrapping_sub(b.fp)
-            ),
-            FpVerdict::WrongReturnPc => format!(
-                "the walk records {} as a caller; {}",
-                read.map_or_else(|| "?".into(), |v| self.symbolize(v)),
-                trace.end.describe()
-            ),
-            FpVerdict::Broken => trace.end.describe(),
-            FpVerdict::TooLong => {
-                format!("the walk continues past the root: {}", trace.end.describe())
-            }
-        };
+        let FpWalkEvidence {
+            slot,
+            read,
+            outcome,
+        } = FpWalkEvidence::of(&trace, &j, mem, b.sp, b.fp, |v| self.symbolize(v));
         let record = want_record.then(|| WalkRecord {
-            verdict: j.verdict.name().into(),
+            verdict: crate::finding::fp_walk_verdict(j.verdict),
             severity: (j.verdict != FpVerdict::Ok).then_some(severity),
             slot,
             read,
@@ -597,20 +575,19 @@ impl<'p, 'a> ScanObserver<'p, 'a> {
         if j.verdict == FpVerdict::Ok {
             return (None, record);
         }
-        let site = self.site(ft, b, severity);
-        let finding = Finding {
-            resume_pc: resume_pc
-                .filter(|&pc| pc != b.pc)
-                .map(|pc| format!("{pc:#x}")),
-            slot_sp_offset: slot.map(|s| site.sp_offset(s)),
-            read_value: read.map(|v| format!("{v:#x}")),
-            read_symbol: read.map(|v| self.symbolize(v)),
-            expected_return_pc: format!("{:#x}", j.expected.unwrap_or(self.chain.ret_pc)),
-            expected_slot_sp_offset: self.true_return_slot(ft, b).map(|s| site.sp_offset(s)),
-            outcome,
-            r29_sp_offset: Some(site.sp_offset(b.fp)),
-            ..site.finding("fp", j.verdict.name())
-        };
+        let finding = self.site(ft, b, severity).fp_finding(
+            &j,
+            FpEvidence {
+                resume_pc: resume_pc.filter(|&pc| pc != b.pc),
+                slot,
+                read,
+                expected_fallback: self.chain.ret_pc,
+                true_return_slot: self.true_return_slot(ft, b),
+                r29: b.fp,
+                outcome,
+            },
+            |v| self.symbolize(v),
+        );
         (Some(finding), record)
     }
 
@@ -755,7 +732,7 @@ pub fn scan(prog: &GoProgram<'_>, options: &ScanOptions<'_>) -> Result<ScanRepor
     for (index, reason) in broken {
         unanalysed.push(Unanalysed {
             function: format!("<function #{index}>"),
-            pc: "0x0".into(),
+            pc: 0,
             reason: format!("damaged metadata: {reason}"),
         });
     }
@@ -813,7 +790,7 @@ pub fn scan(prog: &GoProgram<'_>, options: &ScanOptions<'_>) -> Result<ScanRepor
                 tracing::debug!(function = %f.name, %reason, "unanalysed");
                 unanalysed.push(Unanalysed {
                     function: f.name.clone(),
-                    pc: format!("{:#x}", f.entry),
+                    pc: f.entry,
                     reason,
                 });
             }
@@ -821,20 +798,11 @@ pub fn scan(prog: &GoProgram<'_>, options: &ScanOptions<'_>) -> Result<ScanRepor
         stats.push(outcome.stat);
         findings.extend(outcome.findings);
     }
-    findings.sort_by(|a, b| (pc_value(&a.pc), &a.unwinder).cmp(&(pc_value(&b.pc), &b.unwinder)));
-    unanalysed.sort_by_key(|u| pc_value(&u.pc));
-    summary.windows = findings.len();
+    // By PC, then "fp" before "go" (the unwinders' names).
+    findings.sort_by(|a, b| (a.pc, a.unwinder.name()).cmp(&(b.pc, b.unwinder.name())));
+    unanalysed.sort_by_key(|u| u.pc);
     summary.unanalysed = unanalysed.len();
-    summary.preemptible = findings.iter().filter(|f| f.preemptible).count();
-    summary.signal_only = findings.len() - summary.preemptible;
-    let mut by_verdict = BTreeMap::new();
-    for f in &findings {
-        *by_verdict.entry(f.verdict.clone()).or_insert(0) += 1;
-    }
-    summary.by_verdict = by_verdict;
-    for f in &findings {
-        *summary.by_unwinder.entry(f.unwinder.clone()).or_insert(0) += 1;
-    }
+    summary.count_windows(&findings);
     Ok(ScanReport {
         binary,
         go_version: prog.version_info().shown(),
@@ -861,21 +829,21 @@ fn unrunnable(prog: &GoProgram<'_>, options: &ScanOptions<'_>, what: &str) -> Sc
         .iter()
         .map(|(index, reason)| Unanalysed {
             function: format!("<function #{index}>"),
-            pc: "0x0".into(),
+            pc: 0,
             reason: format!("damaged metadata: {reason}"),
         })
         .collect();
     for f in selected(prog, options) {
         unanalysed.push(Unanalysed {
             function: f.info.name.to_string(),
-            pc: format!("{:#x}", f.info.entry),
+            pc: f.info.entry,
             reason: match &f.error {
                 Some(e) => format!("damaged metadata: {e}"),
                 None => format!("not run: no usable {what} (damaged metadata)"),
             },
         });
     }
-    unanalysed.sort_by_key(|u| pc_value(&u.pc));
+    unanalysed.sort_by_key(|u| u.pc);
     ScanReport {
         binary: prog.image().file_name().to_string(),
         go_version: prog.version_info().shown(),
@@ -890,10 +858,6 @@ fn unrunnable(prog: &GoProgram<'_>, options: &ScanOptions<'_>, what: &str) -> Sc
         unanalysed,
         stats: Vec::new(),
     }
-}
-
-fn pc_value(hex: &str) -> u64 {
-    u64::from_str_radix(hex.trim_start_matches("0x"), 16).unwrap_or(0)
 }
 
 fn is_runtime(name: &str) -> bool {
@@ -1386,7 +1350,7 @@ fn context(
         .map(|i| {
             let pc = f.info.entry + 4 * i as u64;
             ContextLine {
-                pc: format!("{pc:#x}"),
+                pc,
                 offset: pc - f.info.entry,
                 instruction: prog.disassemble(pc),
                 sp_below_caller: observed[i].map(|sp| (csp as i64).wrapping_sub(sp as i64)),

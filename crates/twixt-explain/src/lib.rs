@@ -107,8 +107,8 @@ pub fn explain(
 /// Applies a lesson's start rule to a built model.
 pub fn apply_lesson(ex: &mut Explanation, lesson: &lesson::Lesson) {
     let start = match lesson.start {
-        lesson::StartAt::FirstGoWindow => ex.rows.iter().position(|r| model::wrong(&r.go.verdict)),
-        lesson::StartAt::FirstFpWindow => ex.rows.iter().position(|r| model::wrong(&r.fp.verdict)),
+        lesson::StartAt::FirstGoWindow => ex.rows.iter().position(|r| r.go.verdict.is_wrong()),
+        lesson::StartAt::FirstFpWindow => ex.rows.iter().position(|r| r.fp.verdict.is_wrong()),
         lesson::StartAt::Instruction(text) => ex.rows.iter().position(|r| r.instruction == text),
     };
     if let Some(pc) = start.and_then(|i| ex.rows.get(i)).map(|r| r.pc.clone())

@@ -4,7 +4,7 @@
 //! Both renderers read only this, so the terminal table and the web page always agree.
 
 use serde::Serialize;
-use twixt_check::Severity;
+use twixt_check::{Severity, WalkVerdict};
 
 use crate::BoundaryRecord;
 
@@ -61,8 +61,8 @@ pub struct R29State {
 /// One model unwinder's walk, as shown.
 #[derive(Clone, Debug, Serialize)]
 pub struct WalkView {
-    /// "ok" or the verdict name.
-    pub verdict: String,
+    /// Right, wrong (how) or not judged; serialized as its name.
+    pub verdict: WalkVerdict,
     /// `preemptible` or `signal-only` when not ok.
     pub severity: Option<Severity>,
     /// Where it read the return PC, relative to SP: `[sp+0x0]`; `None` when it used LR.
@@ -154,15 +154,14 @@ fn slot_sp(slot: u64, sp: u64) -> Option<String> {
     })
 }
 
-/// Whether a walk went wrong: neither right nor left unjudged.
-pub(crate) fn wrong(verdict: &str) -> bool {
-    verdict != "ok" && verdict != twixt_check::NOT_JUDGED_VERDICT
-}
-
 fn walk_view(w: &crate::WalkRecord, r: &BoundaryRecord) -> WalkView {
     WalkView {
-        verdict: w.verdict.clone(),
-        severity: if wrong(&w.verdict) { w.severity } else { None },
+        verdict: w.verdict,
+        severity: if w.verdict.is_wrong() {
+            w.severity
+        } else {
+            None
+        },
         slot_sp: w
             .slot
             .map(|s| slot_sp(s, r.sp).unwrap_or_else(|| format!("[{s:#x}]"))),
@@ -187,7 +186,7 @@ fn r29_state(r: &BoundaryRecord, frame: u64) -> R29State {
     }
     let below_sp8 = r.sp.wrapping_sub(8);
     if r.r29 == below_sp8 {
-        return if r.fp.verdict == "ok" {
+        return if r.fp.verdict == WalkVerdict::Ok {
             valid("record at sp-8")
         } else {
             invalid("sp-8, record not followable".into())
@@ -209,7 +208,7 @@ fn r29_state(r: &BoundaryRecord, frame: u64) -> R29State {
             invalid("below sp, free stack".into())
         };
     }
-    if d < 0 && r.fp.verdict == "ok" {
+    if d < 0 && r.fp.verdict == WalkVerdict::Ok {
         // A record inside the frame that the walk follows to the right return PCs: the
         // function's own record where SP has since moved (a frame extended by hand).
         valid(&format!(
@@ -297,9 +296,9 @@ fn explain_row(row: &Row, frame: u64, popped: bool) -> Vec<String> {
         )),
         _ => gp.push_str("The Go unwinder reads no return PC here."),
     }
-    if go.verdict == twixt_check::NOT_JUDGED_VERDICT {
+    if go.verdict == WalkVerdict::NotJudged {
         gp = format!("The Go unwinder is not judged here: {}.", go.outcome);
-    } else if go.verdict == "ok" {
+    } else if go.verdict == WalkVerdict::Ok {
         if go.read.is_some() {
             gp.push_str(" That is the true return PC: the traceback is right.");
         }
@@ -346,12 +345,12 @@ fn explain_row(row: &Row, frame: u64, popped: bool) -> Vec<String> {
         },
         row.r29.what
     );
-    if row.fp.verdict == twixt_check::NOT_JUDGED_VERDICT {
+    if row.fp.verdict == WalkVerdict::NotJudged {
         fp.push_str(&format!(
             " The frame-pointer walk is not judged here: {}.",
             row.fp.outcome
         ));
-    } else if row.fp.verdict == "ok" {
+    } else if row.fp.verdict == WalkVerdict::Ok {
         fp.push_str(" The frame-pointer walk finds the right return PCs.");
     } else {
         fp.push_str(&format!(
@@ -361,7 +360,7 @@ fn explain_row(row: &Row, frame: u64, popped: bool) -> Vec<String> {
     }
     out.push(fp);
 
-    let go_wrong = wrong(&row.go.verdict);
+    let go_wrong = row.go.verdict.is_wrong();
     if let Some(sev) = row.severity {
         out.push(match (sev, go_wrong) {
             (Severity::Preemptible, true) => "Window (preemptible): the runtime itself can stop \
@@ -414,7 +413,7 @@ pub fn build(
         let sp_rel = r.sp.wrapping_sub(r.caller_sp) as i64;
         let go = walk_view(&r.go, r);
         let fp = walk_view(&r.fp, r);
-        let window = wrong(&go.verdict) || wrong(&fp.verdict);
+        let window = go.verdict.is_wrong() || fp.verdict.is_wrong();
         let severity = if window {
             worse(go.severity, fp.severity)
         } else {
@@ -475,7 +474,7 @@ pub fn build(
     let windows = rows.iter().filter(|r| r.window).count();
     let start = rows
         .iter()
-        .position(|r| wrong(&r.go.verdict))
+        .position(|r| r.go.verdict.is_wrong())
         .or_else(|| rows.iter().position(|r| r.window));
     Explanation {
         binary: binary.to_string(),

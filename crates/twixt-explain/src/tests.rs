@@ -1,7 +1,7 @@
 //! Unit tests over a synthetic function shaped like the go1.23.4 `main.nonleaf70000`
 //! epilogue (the real corpus runs are in `crates/twixt/tests/explain.rs`).
 
-use twixt_check::Severity;
+use twixt_check::{Severity, Verdict, WalkVerdict};
 
 use crate::model::{Selection, build};
 use crate::{BoundaryRecord, WalkRecord};
@@ -14,7 +14,7 @@ const CALLER_R29: u64 = CSP + 0x38;
 
 fn ok_walk(slot: Option<u64>, computed: Option<u64>) -> WalkRecord {
     WalkRecord {
-        verdict: "ok".into(),
+        verdict: WalkVerdict::Ok,
         severity: None,
         slot,
         read: Some(RET),
@@ -67,7 +67,7 @@ pub(crate) fn synthetic() -> Vec<BoundaryRecord> {
         CALLER_R29,
     );
     w.go = WalkRecord {
-        verdict: "unexpected-return-pc".into(),
+        verdict: WalkVerdict::Wrong(Verdict::UnexpectedReturnPc),
         severity: Some(Severity::Preemptible),
         slot: Some(CSP - 0x11000),
         read: Some(0x308000),
@@ -79,7 +79,7 @@ pub(crate) fn synthetic() -> Vec<BoundaryRecord> {
     v.push(rec(15, "ret", CSP, 0, CALLER_R29));
     let mut popped = rec(16, "sub x29, sp, #0x8", CSP, 0, low - 8);
     popped.fp = WalkRecord {
-        verdict: "fp-below-sp".into(),
+        verdict: WalkVerdict::Wrong(Verdict::FpBelowSp),
         severity: Some(Severity::SignalOnly),
         slot: Some(low),
         read: Some(RET),

@@ -67,8 +67,8 @@ pub fn go_reads(row: &Row) -> String {
 /// `ok`, or `verdict (severity)`.
 pub fn verdict(v: &crate::model::WalkView) -> String {
     match v.severity {
-        Some(s) if v.verdict != "ok" => format!("{} ({})", v.verdict, s.name()),
-        _ => v.verdict.clone(),
+        Some(s) if v.verdict.is_wrong() => format!("{} ({})", v.verdict, s.name()),
+        _ => v.verdict.to_string(),
     }
 }
 

@@ -5,18 +5,13 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use twixt_check::{Finding, ScanReport};
+use crate::model::{Finding, ScanReport, Unwinder, Verdict};
 
 /// The identity of a window across builds.
-type Key = (String, u64, String, String);
+type Key = (String, u64, Verdict, Unwinder);
 
 fn key(f: &Finding) -> Key {
-    (
-        f.function.clone(),
-        f.offset,
-        f.verdict.clone(),
-        f.unwinder.clone(),
-    )
+    (f.function.clone(), f.offset, f.verdict, f.unwinder)
 }
 
 /// What changed between an old and a new report.

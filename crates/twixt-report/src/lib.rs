@@ -5,11 +5,13 @@
 
 mod diff;
 mod matrix;
+pub mod model;
 mod multi;
 mod sarif;
 
 use std::fmt::Write as _;
 
+use crate::model::{Finding, ScanReport, Unwinder};
 pub use diff::{Diff, diff, diff_text};
 pub use matrix::{WindowCounts, matrix};
 pub use multi::{
@@ -17,7 +19,6 @@ pub use multi::{
     text_multi,
 };
 pub use sarif::{sarif, sarif_multi};
-use twixt_check::{Finding, ScanReport};
 
 /// Reads a JSON report written by [`json`] (a baseline).
 pub fn read_json(text: &str) -> Result<ScanReport, String> {
@@ -58,7 +59,7 @@ pub fn finding_text(f: &Finding) -> String {
     };
     let _ = writeln!(
         s,
-        "{}  {}+{:#x} ({})  {}  [{} unwinder]",
+        "{}  {}+{:#x} ({:#x})  {}  [{} unwinder]",
         f.verdict,
         f.function,
         f.offset,
@@ -73,10 +74,10 @@ pub fn finding_text(f: &Finding) -> String {
         rel_caller(f.sp_below_caller),
         f.pcsp
     );
-    if let Some(resume) = &f.resume_pc {
+    if let Some(resume) = f.resume_pc {
         let _ = writeln!(
             s,
-            "    a preemption here resumes at {resume} (restartable sequence)"
+            "    a preemption here resumes at {resume:#x} (restartable sequence)"
         );
     }
     if let Some(err) = f.computed_caller_sp_error
@@ -92,27 +93,27 @@ pub fn finding_text(f: &Finding) -> String {
     if let Some(r29) = f.r29_sp_offset {
         let _ = writeln!(s, "    R29 is sp{}", signed_hex(r29));
     }
-    if let (Some(off), Some(value), Some(sym)) = (f.slot_sp_offset, &f.read_value, &f.read_symbol) {
+    if let (Some(off), Some(value), Some(sym)) = (f.slot_sp_offset, f.read_value, &f.read_symbol) {
         let _ = write!(
             s,
-            "    it reads the return PC at [sp{}] = {value} ({sym})",
+            "    it reads the return PC at [sp{}] = {value:#x} ({sym})",
             signed_hex(off)
         );
         match f.expected_slot_sp_offset {
             Some(e) => {
                 let _ = writeln!(
                     s,
-                    "; the saved LR {} is at [sp{}]",
+                    "; the saved LR {:#x} is at [sp{}]",
                     f.expected_return_pc,
                     signed_hex(e)
                 );
             }
             None => {
-                let _ = writeln!(s, "; the true return PC is {}", f.expected_return_pc);
+                let _ = writeln!(s, "; the true return PC is {:#x}", f.expected_return_pc);
             }
         }
     }
-    let who = if f.unwinder == "fp" {
+    let who = if f.unwinder == Unwinder::Fp {
         "walk"
     } else {
         "runtime"
@@ -131,7 +132,7 @@ pub fn finding_text(f: &Finding) -> String {
             s,
             "    {} {:>10} +{:<5x} {:<36} {:<20} {}",
             if line.here { ">" } else { " " },
-            line.pc,
+            format!("{:#x}", line.pc),
             line.offset,
             line.instruction,
             sp,
@@ -171,7 +172,7 @@ pub fn text(report: &ScanReport) -> String {
     if !report.unanalysed.is_empty() {
         let _ = writeln!(s, "unanalysed:");
         for u in &report.unanalysed {
-            let _ = writeln!(s, "    {} ({}): {}", u.function, u.pc, u.reason);
+            let _ = writeln!(s, "    {} ({:#x}): {}", u.function, u.pc, u.reason);
         }
         let _ = writeln!(s);
     }

@@ -25,7 +25,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use twixt_check::{Finding, ScanReport, Severity};
+use crate::model::{Finding, ScanReport, Severity, Unwinder, Verdict};
 
 /// The window counts of one report, by class.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -65,14 +65,14 @@ impl WindowCounts {
             ..WindowCounts::default()
         };
         for f in &report.findings {
-            if f.unwinder == "fp" {
+            if f.unwinder == Unwinder::Fp {
                 match f.severity {
                     Severity::Preemptible => {
                         c.preemptible += 1;
                         if f.function.starts_with("main.leaf") {
-                            match f.verdict.as_str() {
-                                "fp-below-sp" => c.fp_popped_leaf_record += 1,
-                                "fp-wrong-return-pc" => c.fp_half_built_r29 += 1,
+                            match f.verdict {
+                                Verdict::FpBelowSp => c.fp_popped_leaf_record += 1,
+                                Verdict::FpWrongReturnPc => c.fp_half_built_r29 += 1,
                                 _ => {}
                             }
                         }

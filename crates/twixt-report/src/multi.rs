@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use crate::model::{ScanReport, Summary};
 use serde::{Deserialize, Serialize};
-use twixt_check::{ScanReport, Summary};
 
 use crate::diff::{diff, diff_text};
 

@@ -8,8 +8,8 @@
 
 use std::collections::BTreeSet;
 
+use crate::model::{Finding, ScanReport, Severity, Unwinder};
 use serde_json::{Map, Value, json};
-use twixt_check::{Finding, ScanReport, Severity};
 
 use crate::{rel_caller, signed_hex};
 
@@ -152,7 +152,7 @@ fn level(severity: Severity) -> &'static str {
 /// the truth, what the runtime then does, and who can interrupt there.
 fn message(f: &Finding) -> String {
     let mut parts = vec![format!(
-        "{}+{:#x} ({}): interrupted before `{}`, SP is {} but pcsp says the frame is {:#x} bytes",
+        "{}+{:#x} ({:#x}): interrupted before `{}`, SP is {} but pcsp says the frame is {:#x} bytes",
         f.function,
         f.offset,
         f.pc,
@@ -160,9 +160,9 @@ fn message(f: &Finding) -> String {
         rel_caller(f.sp_below_caller),
         f.pcsp
     )];
-    if let Some(resume) = &f.resume_pc {
+    if let Some(resume) = f.resume_pc {
         parts.push(format!(
-            "a preemption here resumes at {resume} (restartable sequence)"
+            "a preemption here resumes at {resume:#x} (restartable sequence)"
         ));
     }
     if let Some(err) = f.computed_caller_sp_error
@@ -175,24 +175,24 @@ fn message(f: &Finding) -> String {
             if err < 0 { "above" } else { "below" }
         ));
     }
-    if let (Some(off), Some(value), Some(sym)) = (f.slot_sp_offset, &f.read_value, &f.read_symbol) {
+    if let (Some(off), Some(value), Some(sym)) = (f.slot_sp_offset, f.read_value, &f.read_symbol) {
         let truth = match f.expected_slot_sp_offset {
             Some(e) => format!(
-                "the saved LR {} is at [sp{}]",
+                "the saved LR {:#x} is at [sp{}]",
                 f.expected_return_pc,
                 signed_hex(e)
             ),
-            None => format!("the true return PC is {}", f.expected_return_pc),
+            None => format!("the true return PC is {:#x}", f.expected_return_pc),
         };
         parts.push(format!(
-            "the {} unwinder reads the return PC at [sp{}] = {value} ({sym}), but {truth}",
+            "the {} unwinder reads the return PC at [sp{}] = {value:#x} ({sym}), but {truth}",
             f.unwinder,
             signed_hex(off)
         ));
     } else {
-        parts.push(format!("the true return PC is {}", f.expected_return_pc));
+        parts.push(format!("the true return PC is {:#x}", f.expected_return_pc));
     }
-    let who = if f.unwinder == "fp" {
+    let who = if f.unwinder == Unwinder::Fp {
         "walk"
     } else {
         "runtime"
@@ -294,7 +294,7 @@ fn run(report: &ScanReport) -> Value {
     let verdicts: Vec<&str> = report
         .findings
         .iter()
-        .map(|f| f.verdict.as_str())
+        .map(|f| f.verdict.name())
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
@@ -320,7 +320,10 @@ fn run(report: &ScanReport) -> Value {
         .findings
         .iter()
         .map(|f| {
-            let rule_index = verdicts.iter().position(|&v| v == f.verdict).unwrap_or(0);
+            let rule_index = verdicts
+                .iter()
+                .position(|&v| v == f.verdict.name())
+                .unwrap_or(0);
             json!({
                 "ruleId": f.verdict,
                 "ruleIndex": rule_index,
@@ -334,7 +337,7 @@ fn run(report: &ScanReport) -> Value {
                     )
                 },
                 "properties": {
-                    "pc": f.pc,
+                    "pc": format!("{:#x}", f.pc),
                     "offset": f.offset,
                     "severity": f.severity.name(),
                     "preemptible": f.preemptible,

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use twixt_check::ScanReport;
+use twixt_report::model::ScanReport;
 use twixt_report::{WindowCounts, matrix};
 
 fn repo() -> PathBuf {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use twixt_check::ScanReport;
+use twixt_report::model::ScanReport;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -106,7 +106,7 @@ fn corpus_reports_are_valid_sarif() {
         assert_eq!(driver["version"], env!("CARGO_PKG_VERSION"));
 
         // One rule per verdict that occurs, sorted, named in PascalCase.
-        let verdicts: BTreeSet<&str> = report.findings.iter().map(|f| f.verdict.as_str()).collect();
+        let verdicts: BTreeSet<&str> = report.findings.iter().map(|f| f.verdict.name()).collect();
         let rules = driver["rules"].as_array().expect("rules");
         let ids: Vec<&str> = rules.iter().map(|r| r["id"].as_str().unwrap()).collect();
         assert_eq!(ids, verdicts.iter().copied().collect::<Vec<_>>(), "{path}");
@@ -126,14 +126,14 @@ fn corpus_reports_are_valid_sarif() {
         let results = results(&log);
         assert_eq!(results.len(), report.findings.len(), "{path}");
         for (r, f) in results.iter().zip(&report.findings) {
-            assert_eq!(r["ruleId"], f.verdict.as_str());
+            assert_eq!(r["ruleId"], f.verdict.name());
             assert_eq!(
                 rules[r["ruleIndex"].as_u64().unwrap() as usize]["id"],
                 r["ruleId"]
             );
             let level = if f.preemptible { "error" } else { "warning" };
             assert_eq!(r["level"], level, "{path}: {} {}", f.function, f.pc);
-            assert_eq!(r["properties"]["pc"], f.pc.as_str());
+            assert_eq!(r["properties"]["pc"], format!("{:#x}", f.pc));
             assert_eq!(r["properties"]["severity"], f.severity.name());
             assert_eq!(r["properties"]["go_version"], report.go_version.as_str());
             let loc = &r["locations"][0];

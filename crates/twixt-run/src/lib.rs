@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use twixt_arm64::Flow;
+use twixt_check::finding::{FpEvidence, FpWalkEvidence, Site};
 use twixt_check::{Finding, GoProgram, Severity};
 use twixt_emu::Layout;
 use twixt_emu::call::{Cpu, Exit, Machine, Regs, Snapshot, Step, Stepper};
@@ -499,21 +500,28 @@ impl Tracker<'_, '_, '_> {
             } else {
                 Severity::SignalOnly
             };
-            let site = twixt_check::finding::Site::at(ctx.prog, f, pc, sp, entry_sp, severity);
-            let finding = Finding {
-                slot_sp_offset: fj
-                    .culprit
-                    .map(|c| site.sp_offset(c.record.wrapping_add(8)))
-                    .or(fj.bad_record.map(|r| site.sp_offset(r))),
-                read_value: fj.culprit.map(|c| format!("{:#x}", c.ret)),
-                read_symbol: fj.culprit.map(|c| ctx.symbolize(c.ret)),
-                expected_return_pc: fj
-                    .expected
-                    .map_or_else(|| "-".into(), |e| format!("{e:#x}")),
-                outcome: trace.end.describe(),
-                r29_sp_offset: Some(site.sp_offset(cpu.x(29))),
-                ..site.finding("fp", fj.verdict.name())
-            };
+            // The same evidence and the same finding as scan gives for this boundary.
+            let evidence =
+                FpWalkEvidence::of(&trace, &fj, &mem, sp, cpu.x(29), |v| ctx.symbolize(v));
+            let expected_slot = fj
+                .expected
+                .and_then(|want| true_return_slot(f, entry_sp, want, &mem));
+            let finding = Site::at(ctx.prog, f, pc, sp, entry_sp, severity).fp_finding(
+                &fj,
+                FpEvidence {
+                    resume_pc: match decision {
+                        Some(Decision::Preempt { resume_pc }) if resume_pc != pc => Some(resume_pc),
+                        _ => None,
+                    },
+                    slot: evidence.slot,
+                    read: evidence.read,
+                    expected_fallback: 0,
+                    true_return_slot: expected_slot,
+                    r29: cpu.x(29),
+                    outcome: evidence.outcome,
+                },
+                |v| ctx.symbolize(v),
+            );
             checks.findings.insert(
                 (pc, "fp".into(), depth, 0),
                 RunFinding {
@@ -549,6 +557,19 @@ impl Tracker<'_, '_, '_> {
     }
 }
 
+/// The frame's LR slot, once the prologue has saved the true return PC `expected` there.
+fn true_return_slot(
+    f: &twixt_check::FuncMeta,
+    entry_sp: u64,
+    expected: u64,
+    mem: &dyn Memory,
+) -> Option<u64> {
+    let frame_size = f.frame_size();
+    (frame_size > 0)
+        .then(|| entry_sp.wrapping_sub(frame_size))
+        .filter(|&slot| mem.read_u64(slot) == Some(expected))
+}
+
 #[allow(clippy::too_many_arguments)]
 fn go_finding_of(
     ctx: &Ctx<'_, '_>,
@@ -561,12 +582,8 @@ fn go_finding_of(
     resume: Option<u64>,
     mem: &dyn Memory,
 ) -> Finding {
-    // The frame's LR slot, once the prologue has saved the true return PC there.
     let expected = j.expected.map(|t| t.pc).unwrap_or(0);
-    let frame_size = f.frame_size();
-    let expected_slot = (frame_size > 0)
-        .then(|| entry_sp.wrapping_sub(frame_size))
-        .filter(|&slot| mem.read_u64(slot) == Some(expected));
+    let expected_slot = true_return_slot(f, entry_sp, expected, mem);
     twixt_check::finding::Site::at(ctx.prog, f, pc, sp, entry_sp, severity).go_finding(
         j,
         resume,
@@ -735,10 +752,10 @@ fn call<'c, 'p, 'a>(
     let checks = tracker.checks.take().unwrap_or_default();
     let mut findings: Vec<RunFinding> = checks.findings.into_values().collect();
     findings.sort_by(|a, b| {
-        (pc_value(&a.finding.pc), a.depth, &a.finding.unwinder).cmp(&(
-            pc_value(&b.finding.pc),
+        (a.finding.pc, a.depth, a.finding.unwinder.name()).cmp(&(
+            b.finding.pc,
             b.depth,
-            &b.finding.unwinder,
+            b.finding.unwinder.name(),
         ))
     });
     let inject = if options.inject && matches!(outcome, Outcome::Returned { .. }) {
@@ -767,10 +784,6 @@ fn call<'c, 'p, 'a>(
         findings,
         inject,
     })
-}
-
-fn pc_value(hex: &str) -> u64 {
-    u64::from_str_radix(hex.trim_start_matches("0x"), 16).unwrap_or(0)
 }
 
 /// Bump allocation, 16-byte aligned; the heap is zero and never reused.

@@ -138,8 +138,8 @@ fn real_toolchains_give_the_windows_the_model_predicts() {
                 for x in report.findings.iter().filter(|x| &x.function == name) {
                     *real
                         .entry((
-                            x.unwinder.clone(),
-                            x.verdict.clone(),
+                            x.unwinder.name().to_string(),
+                            x.verdict.name().to_string(),
                             x.severity.name().to_string(),
                         ))
                         .or_default() += 1;

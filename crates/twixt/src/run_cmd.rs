@@ -170,7 +170,7 @@ fn render_call(out: &mut String, r: &RunReport, c: &CallReport, all_boundaries: 
         let x = &f.finding;
         let _ = writeln!(
             out,
-            "\n  {}  {}+{:#x} ({})  depth {}  {}  [{} unwinder]{}",
+            "\n  {}  {}+{:#x} ({:#x})  depth {}  {}  [{} unwinder]{}",
             x.verdict,
             x.function,
             x.offset,
@@ -197,7 +197,7 @@ fn render_call(out: &mut String, r: &RunReport, c: &CallReport, all_boundaries: 
         if let Some(s) = &x.read_symbol {
             let _ = writeln!(
                 out,
-                "      it reads the return PC {s}; the true one is {}",
+                "      it reads the return PC {s}; the true one is {:#x}",
                 x.expected_return_pc
             );
         }

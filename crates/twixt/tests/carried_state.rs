@@ -107,7 +107,7 @@ fn a_block_boundary_between_an_sp_change_and_the_pcsp_change_keeps_the_real_sp()
     // Before the untracked SP change: SP where pcsp says, no window.
     let before = at(0xc);
     assert_eq!(before.caller_sp - before.sp, 0x60);
-    assert_eq!(before.go.verdict, "ok");
+    assert_eq!(before.go.verdict.name(), "ok");
     // After it, in the same region and in the next one (the branch target), SP is 0x20
     // higher than pcsp says: the Go unwinder computes the caller's SP 0x20 too high.
     for offset in [0x10, 0x18, 0x30, 0x54] {
@@ -123,19 +123,19 @@ fn a_block_boundary_between_an_sp_change_and_the_pcsp_change_keeps_the_real_sp()
             Some(r.caller_sp + 0x20),
             "+{offset:#x}"
         );
-        assert_ne!(r.go.verdict, "ok", "+{offset:#x}: {:?}", r.go);
+        assert_ne!(r.go.verdict.name(), "ok", "+{offset:#x}: {:?}", r.go);
         assert!(r.resume_pc.is_some(), "+{offset:#x} is preemptible");
     }
     // The frame record stayed where the prologue put it: R29 is caller-0x68, now below
     // SP-8 (the frame pointer walk reads a record the injected call overwrites).
     let r = at(0x18);
     assert_eq!(r.caller_sp - r.r29, 0x68);
-    assert_eq!(r.fp.verdict, "fp-below-sp");
+    assert_eq!(r.fp.verdict.name(), "fp-below-sp");
     // The windows are in the report, the branch target's among them.
     let offsets: Vec<u64> = report
         .findings
         .iter()
-        .filter(|f| f.unwinder == "go")
+        .filter(|f| f.unwinder.name() == "go")
         .map(|f| f.offset)
         .collect();
     assert!(offsets.contains(&0x18), "{offsets:x?}");
@@ -184,12 +184,12 @@ fn systemstack_no_switch_path_runs_with_the_popped_sp_in_every_corpus_binary() {
             assert_eq!(r.pcsp, Some(0x10), "{what}");
             assert_eq!(r.sp, r.caller_sp, "{what}: SP is 16 above what pcsp says");
             assert_eq!(r.resume_pc, None, "{what}: assembly is never preempted");
-            assert_eq!(r.go.verdict, "ok", "{what}: {:?}", r.go);
+            assert_eq!(r.go.verdict.name(), "ok", "{what}: {:?}", r.go);
             assert_eq!(
                 r.go.read, None,
                 "{what}: the walk stops at the SPWrite frame"
             );
-            assert_eq!(r.fp.verdict, "ok", "{what}: {:?}", r.fp);
+            assert_eq!(r.fp.verdict.name(), "ok", "{what}: {:?}", r.fp);
         }
         // Before `sub x29`, R29 is systemstack's own record, 0x18 below the caller's SP.
         assert_eq!(sub.caller_sp - sub.r29, 0x18, "{}", entry.path);
@@ -219,7 +219,12 @@ fn cgo_call_stubs_find_their_frame_record_after_the_call() {
         for r in &recs[call..call + 2] {
             assert_eq!(r.pcsp, Some(0x20), "{path} +{:#x}", r.offset);
             assert_eq!(r.caller_sp - r.sp, 0x20, "{path} +{:#x}", r.offset);
-            assert_eq!(r.go.verdict, "unexpected-return-pc", "{path}: {:?}", r.go);
+            assert_eq!(
+                r.go.verdict.name(),
+                "unexpected-return-pc",
+                "{path}: {:?}",
+                r.go
+            );
             assert_eq!(r.true_return_slot, Some(r.caller_sp - 0x10), "{path}");
         }
         assert_eq!(recs[call + 1].instruction, "add sp, sp, #0x10");
@@ -230,8 +235,20 @@ fn cgo_call_stubs_find_their_frame_record_after_the_call() {
             .collect();
         assert!(after.len() >= 2, "{path}: {after:?}");
         for r in &after {
-            assert_eq!(r.go.verdict, "ok", "{path} +{:#x}: {:?}", r.offset, r.go);
-            assert_eq!(r.fp.verdict, "ok", "{path} +{:#x}: {:?}", r.offset, r.fp);
+            assert_eq!(
+                r.go.verdict.name(),
+                "ok",
+                "{path} +{:#x}: {:?}",
+                r.offset,
+                r.go
+            );
+            assert_eq!(
+                r.fp.verdict.name(),
+                "ok",
+                "{path} +{:#x}: {:?}",
+                r.offset,
+                r.fp
+            );
         }
         let windows: Vec<u64> = report.findings.iter().map(|f| f.offset).collect();
         assert_eq!(

@@ -91,9 +91,9 @@ fn go1_23_4_nonleaf70000_window_at_the_second_add() {
     let adds = epilogue_adds(&ex);
     assert_eq!(adds.len(), 2, "the pre-fix epilogue pops with two ADDs");
     let (first, second) = (adds[0], adds[1]);
-    assert_eq!(first.go.verdict, "ok");
+    assert_eq!(first.go.verdict.name(), "ok");
     assert!(!first.window);
-    assert_eq!(second.go.verdict, "unexpected-return-pc");
+    assert_eq!(second.go.verdict.name(), "unexpected-return-pc");
     assert_eq!(second.go.severity, Some(Severity::Preemptible));
     assert!(second.preemptible);
     // SP has moved by the first ADD's immediate, pcsp still claims the whole frame.
@@ -113,7 +113,11 @@ fn go1_23_4_nonleaf70000_window_at_the_second_add() {
     assert_eq!(second.go.read_symbol.as_deref(), Some("in no function"));
     assert_eq!(second.go.computed_caller_sp_rel, Some(popped));
     // It is the only place the Go unwinder goes wrong, and where the table starts.
-    let go_windows: Vec<_> = ex.rows.iter().filter(|r| r.go.verdict != "ok").collect();
+    let go_windows: Vec<_> = ex
+        .rows
+        .iter()
+        .filter(|r| r.go.verdict.name() != "ok")
+        .collect();
     assert_eq!(go_windows.len(), 1);
     assert_eq!(ex.start, Some(second.index));
     assert!(ex.shown.contains(&second.index) && ex.shown.contains(&first.index));
@@ -177,7 +181,7 @@ fn lessons_start_where_they_say() {
         let row = &ex.rows[ex.start.unwrap_or_else(|| panic!("{}: no start", l.name))];
         match l.name {
             "73259" | "leaf-split" => {
-                assert_eq!(row.go.verdict, "unexpected-return-pc", "{}", l.name);
+                assert_eq!(row.go.verdict.name(), "unexpected-return-pc", "{}", l.name);
                 assert_eq!(row.severity, Some(Severity::Preemptible), "{}", l.name);
                 assert!(row.instruction.starts_with("add sp, sp, #"), "{}", l.name);
             }
@@ -190,8 +194,8 @@ fn lessons_start_where_they_say() {
                 assert_eq!(ex.windows, 0);
             }
             "fp-leaf-1.19" => {
-                assert_eq!(row.go.verdict, "ok");
-                assert_ne!(row.fp.verdict, "ok");
+                assert_eq!(row.go.verdict.name(), "ok");
+                assert_ne!(row.fp.verdict.name(), "ok");
                 assert!(!row.r29.valid);
                 assert_eq!(row.r29.what, "into popped frame");
                 // SP is popped already, R29 still points into the frame.

@@ -106,7 +106,7 @@ fn page(name: &str) -> Page {
     let w = ex
         .rows
         .iter()
-        .find(|r| r.instruction == "add sp, sp, #0x11, lsl #12" && r.go.verdict != "ok")
+        .find(|r| r.instruction == "add sp, sp, #0x11, lsl #12" && r.go.verdict.is_wrong())
         .expect("go1.23.4 main.nonleaf70000 has a window at the second ADD");
     let k = ex.shown.iter().position(|&i| i == w.index).expect("shown");
     let pc_of = |k: usize| ex.rows[ex.shown[k]].pc.clone();
