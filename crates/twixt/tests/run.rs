@@ -328,3 +328,84 @@ fn frame_pointer_observer_sees_63830_only_before_1_22() {
     );
     assert_eq!(fp_findings("go1.23.4"), vec![]);
 }
+
+/// One finding type and one constructor serve `scan` and `run`: at the same boundary they
+/// give the same finding, field for field, but for what each reads from its own stack. Scan
+/// plants a synthetic caller chain and poison; run executes the real call under a
+/// `runtime.goexit` root, over memory the program wrote. So the value in the slot the
+/// unwinder reads, the true return PC, the walk's wording and the context lines scan adds
+/// may differ, and with the value read, the verdict (a 0 ends the Go walk: "did not unwind
+/// completely"; poison is "unexpected return pc"). Where both read the same value, the
+/// verdict must agree too. Both unwinders: the #73259 window, and go1.19.8's leaf
+/// frame-pointer window (golang/go#63830).
+#[test]
+fn scan_and_run_give_the_same_finding_at_the_same_boundary() {
+    let environment = [
+        "read_value",
+        "read_symbol",
+        "expected_return_pc",
+        "outcome",
+        "context",
+    ];
+    let site = |f: &serde_json::Value| {
+        let mut f = f.clone();
+        let o = f.as_object_mut().unwrap();
+        for k in environment
+            .iter()
+            .chain(&["verdict", "depth", "chain", "visits"])
+        {
+            o.remove(*k);
+        }
+        f
+    };
+    for (binary, function, unwinder) in [
+        ("go1.23.4/frames", "main.nonleaf70000", "go"),
+        ("go1.19.8/frames", "main.leaf96", "fp"),
+    ] {
+        let path = format!("corpus/{binary}");
+        let (_, run) = json(&["run", &path, function, "--args", "3"]);
+        let ran: Vec<serde_json::Value> = run["calls"][0]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["depth"] == 0 && f["unwinder"] == unwinder)
+            .cloned()
+            .collect();
+        let image = common::image(binary);
+        let prog = twixt_check::GoProgram::new(&image).unwrap();
+        let accept = |n: &str| n == function;
+        let options = twixt_check::ScanOptions {
+            filter: Some(&accept),
+            ..twixt_check::ScanOptions::default()
+        };
+        let report = twixt_check::scan(&prog, &options).unwrap();
+        let scanned: Vec<serde_json::Value> = report
+            .findings
+            .iter()
+            .filter(|f| f.unwinder.name() == unwinder)
+            .map(|f| serde_json::to_value(f).unwrap())
+            .collect();
+        assert!(
+            !scanned.is_empty(),
+            "{binary} {function}: scan finds a window"
+        );
+        for f in &scanned {
+            let same = ran.iter().find(|r| site(r) == site(f)).unwrap_or_else(|| {
+                panic!("{binary} {function}: run has no finding at scan's\n{f:#}\nrun:\n{ran:#?}")
+            });
+            // The same keys: one type, one constructor.
+            let keys = |v: &serde_json::Value| {
+                v.as_object()
+                    .unwrap()
+                    .keys()
+                    .filter(|k| !["depth", "chain", "visits", "context"].contains(&k.as_str()))
+                    .cloned()
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(keys(same), keys(f), "{binary} {function}");
+            if same["read_value"] == f["read_value"] {
+                assert_eq!(same["verdict"], f["verdict"], "{binary} {function}");
+            }
+        }
+    }
+}
