@@ -25,8 +25,11 @@ use twixt_gopclntab::PcRun;
 use twixt_unwind::Memory;
 use twixt_unwind::boundary::{FpCheck, Interrupt, Rules, check_fp, check_go};
 use twixt_unwind::fp::{FpStart, FpVerdict};
-use twixt_unwind::go::{Mode, Start, Traceback, Walk, unwind};
-use twixt_unwind::preempt::{AsyncPreemptFrame, Decision, GoVersion, SafePointFacts, decide};
+use twixt_unwind::go::{Mode, Traceback, Walk, unwind};
+use twixt_unwind::preempt::{
+    AsyncPreemptFrame, Decision, GoVersion, Interrupted, SafePointFacts, SaveArea, decide,
+    push_call,
+};
 use twixt_unwind::verdict::{Judgement, TrueFrame, Verdict, judge};
 
 pub use args::Arg;
@@ -1104,38 +1107,35 @@ fn inject_one<'c, 'p, 'a>(
     let r = machine.regs();
     let (sp, lr, r29) = (r.sp, r.x[30], r.x[29]);
     let stack_low = machine.stack_low();
+    // pushCall and asyncPreempt's prologue, as the model writes them, then its register
+    // saves (twixt_unwind::preempt: the one description of both).
     let frame = ctx.ap.frame_size;
-    // pushCall.
-    let pushed = sp.wrapping_sub(16);
-    machine.write_u64(pushed, lr)?;
-    if ctx.version.push_call_saves_r29() {
-        machine.write_u64(pushed.wrapping_sub(8), r29)?;
+    let call = push_call(
+        ctx.version,
+        Interrupted { sp, lr, r29 },
+        cand.resume_pc,
+        ctx.ap,
+    );
+    for &(addr, value) in &call.writes {
+        machine.write_u64(addr, value)?;
     }
-    // asyncPreempt's prologue and register saves (preempt_arm64.s).
-    let ap_sp = pushed.wrapping_sub(frame);
-    machine.write_u64(ap_sp, cand.resume_pc)?;
-    machine.write_u64(ap_sp.wrapping_sub(8), r29)?;
-    let gp: Vec<usize> = (0..=17).chain(19..=26).collect();
-    for (i, &n) in gp.iter().enumerate() {
-        machine.write_u64(ap_sp.wrapping_add(8 + 8 * i as u64), r.x[n])?;
+    let ap_sp = call.ap_sp;
+    let area = SaveArea { frame_size: frame };
+    for (i, &n) in SaveArea::GPRS.iter().enumerate() {
+        machine.write_u64(
+            ap_sp.wrapping_add(SaveArea::gpr_slot(i)),
+            r.x[usize::from(n)],
+        )?;
     }
-    machine.write_u64(ap_sp.wrapping_add(216), r.nzcv)?;
-    machine.write_u64(ap_sp.wrapping_add(224), 0)?;
-    // Up to Go 1.26 the FP registers are saved in the frame (496 bytes); Go 1.27 keeps the
-    // vector registers in p.xRegs instead (a 240-byte frame), off this stack.
-    let fp_in_frame = frame >= 232 + 8 * 32;
-    if fp_in_frame {
+    machine.write_u64(ap_sp.wrapping_add(SaveArea::NZCV), r.nzcv)?;
+    machine.write_u64(ap_sp.wrapping_add(SaveArea::FPSR), 0)?;
+    if area.fp_in_frame() {
         for (i, d) in r.d.iter().enumerate() {
-            machine.write_u64(ap_sp.wrapping_add(232 + 8 * i as u64), *d)?;
+            machine.write_u64(ap_sp.wrapping_add(SaveArea::d_slot(i)), *d)?;
         }
     }
     // The goroutine is stopped in asyncPreempt2: the GC scans its stack strictly.
-    let start = Start {
-        pc: ctx.ap.return_pc,
-        sp: ap_sp,
-        lr: 0,
-        innermost: false,
-    };
+    let start = call.start;
     let truth = ctx.truth(cand.resume_pc, sp, &cand.shadow);
     let unwind_verdict = {
         let mem = MachineMem(machine);
@@ -1154,16 +1154,18 @@ fn inject_one<'c, 'p, 'a>(
     };
     // asyncPreempt's epilogue: registers from the frame, R27 = the resume PC.
     let mut back = r.clone();
-    for (i, &n) in gp.iter().enumerate() {
-        back.x[n] = machine
-            .read_u64(ap_sp.wrapping_add(8 + 8 * i as u64))
+    for (i, &n) in SaveArea::GPRS.iter().enumerate() {
+        back.x[usize::from(n)] = machine
+            .read_u64(ap_sp.wrapping_add(SaveArea::gpr_slot(i)))
             .unwrap_or(0);
     }
-    back.nzcv = machine.read_u64(ap_sp.wrapping_add(216)).unwrap_or(0);
-    if fp_in_frame {
+    back.nzcv = machine
+        .read_u64(ap_sp.wrapping_add(SaveArea::NZCV))
+        .unwrap_or(0);
+    if area.fp_in_frame() {
         for (i, d) in back.d.iter_mut().enumerate() {
             *d = machine
-                .read_u64(ap_sp.wrapping_add(232 + 8 * i as u64))
+                .read_u64(ap_sp.wrapping_add(SaveArea::d_slot(i)))
                 .unwrap_or(0);
         }
     }

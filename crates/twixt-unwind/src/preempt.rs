@@ -224,13 +224,52 @@ pub struct Interrupted {
     pub r29: u64,
 }
 
-/// Performs `sigctxt.pushCall(asyncPreempt, resume_pc)` and asyncPreempt's prologue on
-/// `memory`, returning where a stack scan of the stopped goroutine reaches asyncPreempt.
+/// What `sigctxt.pushCall(asyncPreempt, resume_pc)` and asyncPreempt's prologue write, and
+/// where a stack scan of the stopped goroutine then starts.
 ///
 /// pushCall: `sp -= 16; [sp] = LR; [sp-8] = R29 (1.21+); LR = resume; PC = asyncPreempt`.
 /// asyncPreempt: `MOVD R30, -F(RSP); SUB $F, RSP; MOVD R29, -8(RSP)`, so `[sp-F]` holds the
 /// resume PC. The walk starts in asyncPreempt's frame, which is not the innermost one
 /// (asyncPreempt2 and the scheduler are below it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PushedCall {
+    /// The words written, `(address, value)`, in the order the runtime writes them.
+    pub writes: Vec<(u64, u64)>,
+    /// asyncPreempt's SP once its prologue has run.
+    pub ap_sp: u64,
+    /// Where a strict walk of the stopped goroutine starts.
+    pub start: Start,
+}
+
+/// The injected call at `regs`, resuming at `resume_pc` (see [`PushedCall`]).
+pub fn push_call(
+    version: GoVersion,
+    regs: Interrupted,
+    resume_pc: u64,
+    frame: AsyncPreemptFrame,
+) -> PushedCall {
+    let pushed = regs.sp.wrapping_sub(16);
+    let mut writes = vec![(pushed, regs.lr)];
+    if version.push_call_saves_r29() {
+        writes.push((pushed.wrapping_sub(8), regs.r29));
+    }
+    let ap_sp = pushed.wrapping_sub(frame.frame_size);
+    writes.push((ap_sp, resume_pc));
+    writes.push((ap_sp.wrapping_sub(8), regs.r29));
+    PushedCall {
+        writes,
+        ap_sp,
+        start: Start {
+            pc: frame.return_pc,
+            sp: ap_sp,
+            lr: 0,
+            innermost: false,
+        },
+    }
+}
+
+/// Performs [`push_call`] on `memory`, returning where a stack scan of the stopped
+/// goroutine reaches asyncPreempt.
 pub fn inject<M: Memory + ?Sized>(
     memory: &mut Overlay<'_, M>,
     version: GoVersion,
@@ -238,19 +277,48 @@ pub fn inject<M: Memory + ?Sized>(
     resume_pc: u64,
     frame: AsyncPreemptFrame,
 ) -> Start {
-    let pushed = regs.sp.wrapping_sub(16);
-    memory.write_u64(pushed, regs.lr);
-    if version.push_call_saves_r29() {
-        memory.write_u64(pushed.wrapping_sub(8), regs.r29);
+    let call = push_call(version, regs, resume_pc, frame);
+    for (addr, value) in call.writes {
+        memory.write_u64(addr, value);
     }
-    let ap_sp = pushed.wrapping_sub(frame.frame_size);
-    memory.write_u64(ap_sp, resume_pc);
-    memory.write_u64(ap_sp.wrapping_sub(8), regs.r29);
-    Start {
-        pc: frame.return_pc,
-        sp: ap_sp,
-        lr: 0,
-        innermost: false,
+    call.start
+}
+
+/// Where asyncPreempt (preempt_arm64.s) keeps the registers it saves, relative to its SP:
+/// R0..R17 and R19..R26 from +8 (R18 is the platform register, R27 the temporary it uses,
+/// R28 is g and R29/R30 are the frame record), NZCV at +216, FPSR at +224, and while the
+/// frame is big enough to hold them D0..D31 from +232. Go 1.27 keeps the vector registers in
+/// `p.xRegs` instead (a 240-byte frame), off the goroutine stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SaveArea {
+    /// asyncPreempt's frame size in this binary.
+    pub frame_size: u64,
+}
+
+impl SaveArea {
+    /// The general-purpose registers saved, in slot order.
+    pub const GPRS: [u8; 26] = [
+        0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 19, 20, 21, 22, 23, 24, 25,
+        26,
+    ];
+    /// NZCV's slot.
+    pub const NZCV: u64 = 216;
+    /// FPSR's slot.
+    pub const FPSR: u64 = 224;
+
+    /// The slot of the `i`th register of [`SaveArea::GPRS`].
+    pub fn gpr_slot(i: usize) -> u64 {
+        8 + 8 * i as u64
+    }
+
+    /// Whether D0..D31 are saved in the frame.
+    pub fn fp_in_frame(self) -> bool {
+        self.frame_size >= Self::d_slot(32)
+    }
+
+    /// The slot of D`i`.
+    pub fn d_slot(i: usize) -> u64 {
+        232 + 8 * i as u64
     }
 }
 
