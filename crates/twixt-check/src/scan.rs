@@ -656,24 +656,10 @@ fn pick_caller(prog: &GoProgram<'_>) -> Option<(u64, u64)> {
 pub fn scan(prog: &GoProgram<'_>, options: &ScanOptions<'_>) -> Result<ScanReport, ScanError> {
     let started = Instant::now();
     let binary = prog.image().file_name().to_string();
-    let missing = |what: &str| ScanError::MissingRuntime {
-        binary: binary.clone(),
-        what: what.into(),
-    };
     // The rules changed with versions: those of the release that linked the binary (or,
     // when only a range is known, of the earliest release in it).
     let version = prog.version();
-    let setup = || -> Result<_, ScanError> {
-        let ap = prog
-            .async_preempt_frame()
-            .ok_or_else(|| missing("runtime.asyncPreempt calling runtime.asyncPreempt2"))?;
-        let goexit = prog
-            .func_named("runtime.goexit")
-            .ok_or_else(|| missing("runtime.goexit"))?;
-        let caller = pick_caller(prog).ok_or_else(|| missing("Go function that makes a call"))?;
-        Ok((ap, goexit, caller))
-    };
-    let (ap, goexit, (ret_pc, caller_frame)) = match setup() {
+    let (ap, chain, layout) = match model_setup(prog, &binary) {
         Ok(found) => found,
         // Damaged metadata may be why the runtime functions cannot be used: that costs
         // every function its analysis, but the run still completes and says why.
@@ -682,64 +668,18 @@ pub fn scan(prog: &GoProgram<'_>, options: &ScanOptions<'_>) -> Result<ScanRepor
         }
         Err(e) => return Err(e),
     };
-    // Regions map the stack lazily, so it can be as deep as reflectcall's largest frame.
-    let layout = crate::emulator::layout(prog).deep();
-    let top_sp = layout.stack_hi - 0x1000;
-    let chain = Chain {
-        top_sp,
-        goexit_ret: goexit.info.entry + 4,
-        csp: top_sp - caller_frame,
-        ret_pc,
-    };
-
     let ranges = crate::emulator::ranges(prog);
     tracing::info!(
         binary = %binary,
         version = %version,
-        caller = %prog.func_at(ret_pc).map_or("?", |f| &*f.info.name),
+        caller = %prog.func_at(chain.ret_pc).map_or("?", |f| &*f.info.name),
         async_preempt_frame = ap.frame_size,
         scratch = format_args!("{:#x}", layout.scratch_pointer()),
         "scan set-up"
     );
-    // The program's own code first, then other user packages, then the runtime: that is
-    // where compiler-generated windows matter most, and streaming consumers see them
-    // soonest. The report is sorted by PC at the end regardless.
-    let mut order: Vec<&FuncMeta> = selected(prog, options).collect();
-    order.sort_by_key(|f| {
-        let rank = if f.info.name.starts_with("main.") {
-            0
-        } else if is_runtime(&f.info.name) {
-            2
-        } else {
-            1
-        };
-        (rank, f.info.entry)
-    });
-
-    let mut findings = Vec::new();
-    let mut unanalysed = Vec::new();
-    let mut stats = Vec::new();
-    // Broken records belong to the first shard only, so concatenated shards count them once.
-    let broken: &[(usize, String)] = if options.shard.is_none_or(|(k, _)| k == 0) {
-        prog.broken()
-    } else {
-        &[]
-    };
-    let mut summary = Summary {
-        functions: order.len() + broken.len(),
-        ..Summary::default()
-    };
-    for (index, reason) in broken {
-        unanalysed.push(Unanalysed {
-            function: format!("<function #{index}>"),
-            pc: 0,
-            reason: format!("damaged metadata: {reason}"),
-        });
-    }
-
+    let order = scan_order(prog, options);
     // One Unicorn engine per worker thread; workers take functions from a shared counter.
     // Every region starts from restored memory, so the split does not change any result.
-    let jobs = options.jobs.max(1).min(order.len().max(1));
     let next = std::sync::atomic::AtomicUsize::new(0);
     let returns = ReturnCache::default();
     let done = std::sync::atomic::AtomicUsize::new(0);
@@ -758,26 +698,113 @@ pub fn scan(prog: &GoProgram<'_>, options: &ScanOptions<'_>) -> Result<ScanRepor
         done: &done,
         binary: &binary,
     };
-    let mut outcomes: Vec<(usize, FunctionOutcome)> = Vec::with_capacity(order.len());
+    let outcomes = run_workers(&setup)?;
+    Ok(assemble(prog, options, binary, order.len(), outcomes))
+}
+
+/// What the model needs from the runtime: asyncPreempt's frame, and the planted chain (a
+/// caller of the binary's own under `runtime.goexit`), with the emulator's layout.
+fn model_setup(
+    prog: &GoProgram<'_>,
+    binary: &str,
+) -> Result<(AsyncPreemptFrame, Chain, Layout), ScanError> {
+    let missing = |what: &str| ScanError::MissingRuntime {
+        binary: binary.to_string(),
+        what: what.into(),
+    };
+    let ap = prog
+        .async_preempt_frame()
+        .ok_or_else(|| missing("runtime.asyncPreempt calling runtime.asyncPreempt2"))?;
+    let goexit = prog
+        .func_named("runtime.goexit")
+        .ok_or_else(|| missing("runtime.goexit"))?;
+    let (ret_pc, caller_frame) =
+        pick_caller(prog).ok_or_else(|| missing("Go function that makes a call"))?;
+    // Regions map the stack lazily, so it can be as deep as reflectcall's largest frame.
+    let layout = crate::emulator::layout(prog).deep();
+    let top_sp = layout.stack_hi - 0x1000;
+    let chain = Chain {
+        top_sp,
+        goexit_ret: goexit.info.entry + 4,
+        csp: top_sp - caller_frame,
+        ret_pc,
+    };
+    Ok((ap, chain, layout))
+}
+
+/// The functions to scan, the program's own code first, then other user packages, then
+/// the runtime: that is where compiler-generated windows matter most, and streaming
+/// consumers see them soonest. The report is sorted by PC at the end regardless.
+fn scan_order<'p>(prog: &'p GoProgram<'_>, options: &ScanOptions<'_>) -> Vec<&'p FuncMeta> {
+    let mut order: Vec<&FuncMeta> = selected(prog, options).collect();
+    order.sort_by_key(|f| {
+        let rank = if f.info.name.starts_with("main.") {
+            0
+        } else if is_runtime(&f.info.name) {
+            2
+        } else {
+            1
+        };
+        (rank, f.info.entry)
+    });
+    order
+}
+
+/// Runs the workers over `setup.order`; returns every function's outcome in that order.
+fn run_workers(setup: &Setup<'_, '_, '_>) -> Result<Vec<FunctionOutcome>, ScanError> {
+    let jobs = setup.options.jobs.max(1).min(setup.order.len().max(1));
     let results: Vec<Result<Vec<(usize, FunctionOutcome)>, ScanError>> =
         std::thread::scope(|scope| {
-            let workers: Vec<_> = (0..jobs).map(|_| scope.spawn(|| worker(&setup))).collect();
+            let workers: Vec<_> = (0..jobs).map(|_| scope.spawn(|| worker(setup))).collect();
             workers
                 .into_iter()
                 .map(|w| {
                     w.join().unwrap_or_else(|_| {
                         Err(ScanError::Worker {
-                            binary: binary.clone(),
+                            binary: setup.binary.to_string(),
                         })
                     })
                 })
                 .collect()
         });
+    let mut outcomes: Vec<(usize, FunctionOutcome)> = Vec::with_capacity(setup.order.len());
     for r in results {
         outcomes.extend(r?);
     }
     outcomes.sort_by_key(|(i, _)| *i);
-    for (_, outcome) in outcomes {
+    Ok(outcomes.into_iter().map(|(_, o)| o).collect())
+}
+
+/// The report from the functions' outcomes: findings by PC, the unanalysed (with the
+/// records too damaged to name a function), and the counts.
+fn assemble(
+    prog: &GoProgram<'_>,
+    options: &ScanOptions<'_>,
+    binary: String,
+    scanned: usize,
+    outcomes: Vec<FunctionOutcome>,
+) -> ScanReport {
+    // Broken records belong to the first shard only, so concatenated shards count them once.
+    let broken: &[(usize, String)] = if options.shard.is_none_or(|(k, _)| k == 0) {
+        prog.broken()
+    } else {
+        &[]
+    };
+    let mut summary = Summary {
+        functions: scanned + broken.len(),
+        ..Summary::default()
+    };
+    let mut unanalysed: Vec<Unanalysed> = broken
+        .iter()
+        .map(|(index, reason)| Unanalysed {
+            function: format!("<function #{index}>"),
+            pc: 0,
+            reason: format!("damaged metadata: {reason}"),
+        })
+        .collect();
+    let mut findings = Vec::new();
+    let mut stats = Vec::new();
+    for outcome in outcomes {
         let f = outcome.stat.clone();
         match outcome.result {
             FunctionResult::Analysed { boundaries } => {
@@ -803,7 +830,7 @@ pub fn scan(prog: &GoProgram<'_>, options: &ScanOptions<'_>) -> Result<ScanRepor
     unanalysed.sort_by_key(|u| u.pc);
     summary.unanalysed = unanalysed.len();
     summary.count_windows(&findings);
-    Ok(ScanReport {
+    ScanReport {
         binary,
         go_version: prog.version_info().shown(),
         go_version_source: prog.version_info().source_text(),
@@ -812,7 +839,7 @@ pub fn scan(prog: &GoProgram<'_>, options: &ScanOptions<'_>) -> Result<ScanRepor
         findings,
         unanalysed,
         stats,
-    })
+    }
 }
 
 /// Whether any function's metadata is damaged (unreadable record or table).
@@ -1066,60 +1093,97 @@ fn scan_function<'p, 'a>(
         } else {
             0
         };
-    if let Some(e) = &f.error {
-        return (
-            observer,
-            FunctionResult::Unanalysed(format!("damaged metadata: {e}")),
-        );
+    let code = match Code::of(observer.prog, f) {
+        Ok(code) => code,
+        Err(result) => return (observer, result),
+    };
+    observer.func = Some(tables(observer.prog, f, code.words.len()));
+    observer.observed = vec![None; code.words.len()];
+    let (plan, states) = plan_function(&mut observer, f, &code, returns);
+    let mut failure = None;
+    for (region, state) in plan.iter().zip(&states) {
+        let (obs, reason) = run_region(harness, observer, f, &code, chain, region, state);
+        observer = obs;
+        if let Some(reason) = reason {
+            failure.get_or_insert(format!(
+                "region at +{:#x}: {reason}",
+                region.start - code.entry
+            ));
+        }
     }
-    let entry = f.info.entry;
-    if f.code_end <= entry {
-        return (observer, FunctionResult::Analysed { boundaries: 0 });
-    }
-    if !(f.code_end - entry).is_multiple_of(4) || !entry.is_multiple_of(4) {
-        return (
-            observer,
-            FunctionResult::Unanalysed(format!(
+    let result = match failure {
+        Some(reason) => FunctionResult::Unanalysed(reason),
+        None => FunctionResult::Analysed {
+            boundaries: observer.boundaries,
+        },
+    };
+    (observer, result)
+}
+
+/// A function's code, decoded once: its words and what each does.
+struct Code {
+    entry: u64,
+    words: Vec<u32>,
+    effects: Vec<Effects>,
+}
+
+impl Code {
+    /// The code of `f`, or why it cannot be scanned (damaged metadata, an impossible code
+    /// range, code outside the file). An empty function is analysed with no boundary.
+    fn of(prog: &GoProgram<'_>, f: &FuncMeta) -> Result<Code, FunctionResult> {
+        if let Some(e) = &f.error {
+            return Err(FunctionResult::Unanalysed(format!("damaged metadata: {e}")));
+        }
+        let entry = f.info.entry;
+        if f.code_end <= entry {
+            return Err(FunctionResult::Analysed { boundaries: 0 });
+        }
+        if !(f.code_end - entry).is_multiple_of(4) || !entry.is_multiple_of(4) {
+            return Err(FunctionResult::Unanalysed(format!(
                 "code range {entry:#x}..{:#x} is not 4-byte aligned",
                 f.code_end
-            )),
-        );
-    }
-    // Real functions are at most a few hundred kilobytes; a damaged table could claim
-    // gigabytes, and the tables below are per instruction.
-    const MAX_FUNCTION: u64 = 64 << 20;
-    if f.code_end - entry > MAX_FUNCTION {
-        return (
-            observer,
-            FunctionResult::Unanalysed(format!(
+            )));
+        }
+        // Real functions are at most a few hundred kilobytes; a damaged table could claim
+        // gigabytes, and the tables below are per instruction.
+        const MAX_FUNCTION: u64 = 64 << 20;
+        if f.code_end - entry > MAX_FUNCTION {
+            return Err(FunctionResult::Unanalysed(format!(
                 "code range {entry:#x}..{:#x} is larger than {} MiB",
                 f.code_end,
                 MAX_FUNCTION >> 20
-            )),
-        );
-    }
-    let n = ((f.code_end - entry) / 4) as usize;
-    let mut effects: Vec<Effects> = Vec::with_capacity(n);
-    for i in 0..n {
-        let pc = entry + 4 * i as u64;
-        match observer.prog.word(pc) {
-            Some(w) => effects.push(twixt_arm64::classify(pc, w)),
-            None => {
-                return (
-                    observer,
-                    FunctionResult::Unanalysed(format!("code at {pc:#x} is not in the file")),
-                );
-            }
+            )));
         }
+        let n = ((f.code_end - entry) / 4) as usize;
+        let mut words = Vec::with_capacity(n);
+        let mut effects = Vec::with_capacity(n);
+        for i in 0..n {
+            let pc = entry + 4 * i as u64;
+            let Some(w) = prog.word(pc) else {
+                return Err(FunctionResult::Unanalysed(format!(
+                    "code at {pc:#x} is not in the file"
+                )));
+            };
+            words.push(w);
+            effects.push(twixt_arm64::classify(pc, w));
+        }
+        Ok(Code {
+            entry,
+            words,
+            effects,
+        })
     }
-    observer.func = Some(tables(observer.prog, f, n));
-    observer.observed = vec![None; n];
+}
 
-    let mut failure = None;
-    let words: Vec<u32> = (0..n)
-        .map(|i| observer.prog.word(entry + 4 * i as u64).unwrap_or(0))
-        .collect();
-    let plan = regions(entry, &effects);
+/// Splits `f` into regions and flows what each starts from (see [`crate::plan`]); marks
+/// the instructions that run on a stack the planner cannot follow.
+fn plan_function(
+    observer: &mut ScanObserver<'_, '_>,
+    f: &FuncMeta,
+    code: &Code,
+    returns: &ReturnCache,
+) -> (Vec<Region>, Vec<EntryState>) {
+    let plan = regions(code.entry, &code.effects);
     let prog = observer.prog;
     let keeps_lr = |target: u64| {
         prog.func_at(target)
@@ -1139,53 +1203,54 @@ fn scan_function<'p, 'a>(
         no_return: &no_return,
         frameless: &frameless,
     };
-    let states = region_states(entry, &words, &effects, &plan, &callees, f.info.sp_write);
+    let (entry, words, effects) = (code.entry, &code.words, &code.effects);
+    let states = region_states(entry, words, effects, &plan, &callees, f.info.sp_write);
     if f.info.sp_write
         && let Some(ft) = observer.func.as_mut()
     {
-        ft.switched = switched_at(entry, &words, &effects, &plan, &states, &callees);
+        ft.switched = switched_at(entry, words, effects, &plan, &states, &callees);
     }
-    for (region, regs) in plan.iter().zip(&states) {
-        observer.region_from_zero = f.pcsp_at(region.start) == Some(0);
-        let start = match region_start(f, region, regs, chain, harness.layout().scratch_pointer()) {
-            Ok(mut start) => {
-                let first = ((region.start - entry) / 4) as usize;
-                start.unhooked_stores = (first..first + region.len)
-                    .filter_map(|i| {
-                        // Unicorn may perform these without calling the write hook.
-                        twixt_arm64::register_addressed_store(words[i])
-                            .map(|(reg, span)| (entry + 4 * i as u64, reg, span))
-                    })
-                    .collect();
-                start
-            }
-            Err(reason) => {
-                failure.get_or_insert(format!("region at +{:#x}: {reason}", region.start - entry));
-                continue;
-            }
-        };
-        // pushCall's copy of the interrupted LR (injected-call functions) is not the frame's.
-        observer.region_ret_slot = start
-            .writes
-            .iter()
-            .filter(|&&(addr, value)| value == chain.ret_pc && addr != chain.csp - 16)
-            .map(|&(addr, _)| addr)
-            .min();
-        let (obs, end) = harness.run(&start, observer);
-        observer = obs;
-        if let RunEnd::Unanalysed(reason) = end
-            && failure.is_none()
-        {
-            failure = Some(format!("region at +{:#x}: {reason}", region.start - entry));
-        }
-    }
-    let result = match failure {
-        Some(reason) => FunctionResult::Unanalysed(reason),
-        None => FunctionResult::Analysed {
-            boundaries: observer.boundaries,
-        },
+    (plan, states)
+}
+
+/// Runs one region from the state it starts from; returns the observer and, when the
+/// region could not be run to its end, why.
+fn run_region<'p, 'a>(
+    harness: &mut Harness<'_, ScanObserver<'p, 'a>>,
+    mut observer: ScanObserver<'p, 'a>,
+    f: &FuncMeta,
+    code: &Code,
+    chain: &Chain,
+    region: &Region,
+    state: &EntryState,
+) -> (ScanObserver<'p, 'a>, Option<String>) {
+    observer.region_from_zero = f.pcsp_at(region.start) == Some(0);
+    let scratch = harness.layout().scratch_pointer();
+    let mut start = match region_start(f, region, state, chain, scratch) {
+        Ok(start) => start,
+        Err(reason) => return (observer, Some(reason)),
     };
-    (observer, result)
+    let first = ((region.start - code.entry) / 4) as usize;
+    start.unhooked_stores = (first..first + region.len)
+        .filter_map(|i| {
+            // Unicorn may perform these without calling the write hook.
+            twixt_arm64::register_addressed_store(code.words[i])
+                .map(|(reg, span)| (code.entry + 4 * i as u64, reg, span))
+        })
+        .collect();
+    // pushCall's copy of the interrupted LR (injected-call functions) is not the frame's.
+    observer.region_ret_slot = start
+        .writes
+        .iter()
+        .filter(|&&(addr, value)| value == chain.ret_pc && addr != chain.csp - 16)
+        .map(|&(addr, _)| addr)
+        .min();
+    let (obs, end) = harness.run(&start, observer);
+    let reason = match end {
+        RunEnd::Unanalysed(reason) => Some(reason),
+        RunEnd::Completed | RunEnd::Stopped => None,
+    };
+    (obs, reason)
 }
 
 /// The largest frame the harness can plant below the caller: the emulated stack holds the
