@@ -10,11 +10,14 @@
 //! - [`outcome`]: crashed / survived / failed, the fatal error and the goroutine's site.
 //! - [`predict`]: the scan's preemptible windows and which one a crash belongs to.
 //! - [`report`]: the text and JSON renderings.
+//! - [`matrix`]: `docs/confirmed.md`, the runtime's outcome against the prediction per
+//!   toolchain and shape.
 //!
 //! This is the one part of twixt that executes its input. qemu-user is an emulator that
 //! passes system calls to the host kernel, not a sandbox: the containment is what limits
 //! what the program can do.
 
+pub mod matrix;
 pub mod outcome;
 pub mod predict;
 pub mod qemu;
@@ -258,10 +261,11 @@ pub fn confirm(request: &Request) -> Result<Report, String> {
         collect: vec![],
     };
     // Each run with its whole output (stdout, then stderr).
-    let mut runs: Vec<(RunReport, String, String)> = Vec::new();
+    let mut runs: Vec<(RunReport, String, Vec<String>)> = Vec::new();
     for i in 0..request.runs.max(1) {
         let ran = sandbox::run(&launch)?;
         let classified = outcome::classify(&ran);
+        let classified_crash = classified.outcome == Kind::Crashed;
         let stats = twixt_gofuzz::stress::Stats::last(&ran.stdout);
         tracing::info!(
             run = i + 1,
@@ -278,7 +282,7 @@ pub fn confirm(request: &Request) -> Result<Report, String> {
                 killed_at_timeout: ran.killed,
             },
             format!("{}{}", ran.stdout, ran.stderr),
-            ran.stderr,
+            outcome::first_lines(&ran, classified_crash, 12),
         ));
     }
     let outcome = if runs
@@ -299,7 +303,7 @@ pub fn confirm(request: &Request) -> Result<Report, String> {
         .position(|(r, _, _)| r.classified.outcome == Kind::Crashed);
     let shown = crash_index.unwrap_or(runs.len() - 1);
     let output = runs[shown].1.clone();
-    let first_lines = outcome::first_lines(&runs[shown].2, 12);
+    let first_lines = runs[shown].2.clone();
     let fatal_error = runs[shown].0.classified.fatal_error.clone();
     let site = runs[shown].0.classified.site.clone();
     let matched = site.as_ref().map(|s| predict::relate(s, &predicted));

@@ -99,6 +99,16 @@ pub fn classify(ran: &Ran) -> Classified {
             site: crash_site(stderr),
         };
     }
+    // qemu's own complaints (a thread it could not create at the process limit, a guest
+    // signal nothing handled): the emulator, not the runtime, ended or wedged the run.
+    if let Some(q) = qemu_error(stderr) {
+        return Classified {
+            outcome: Kind::Failed,
+            reason: format!("qemu: {q}"),
+            fatal_error: None,
+            site: None,
+        };
+    }
     let (outcome, reason) = match ran.ended {
         Ended::Timeout => (
             Kind::Survived,
@@ -133,6 +143,18 @@ pub fn classify(ran: &Ran) -> Classified {
     }
 }
 
+/// The first line qemu itself wrote (`qemu: ...`, `qemu-aarch64: ...`, or a GLib
+/// assertion `ERROR:...`).
+fn qemu_error(stderr: &str) -> Option<String> {
+    stderr.lines().find_map(|l| {
+        let l = l.trim();
+        let from_qemu = l.starts_with("qemu: ")
+            || l.starts_with("qemu-aarch64")
+            || (l.starts_with("ERROR:") && l.contains("assertion failed"));
+        from_qemu.then(|| l.trim_start_matches("qemu: ").to_string())
+    })
+}
+
 /// What a signal means here.
 fn signal_note(sig: i32) -> &'static str {
     match sig {
@@ -161,13 +183,22 @@ pub fn fatal_error(text: &str) -> Option<String> {
         .map(|m| m.trim().to_string())
 }
 
-/// The first `n` lines of the runtime's crash output: from the first `runtime:` or `fatal
-/// error:` line (stdout progress lines before it are not the runtime's).
-pub fn first_lines(stderr: &str, n: usize) -> Vec<String> {
-    let lines: Vec<&str> = stderr.lines().collect();
+/// The first `n` lines of what a run printed: for a crash, of the runtime's crash output
+/// (from the first `runtime:` or `fatal error:` line of stderr); otherwise of stdout, then
+/// stderr.
+pub fn first_lines(ran: &Ran, crashed: bool, n: usize) -> Vec<String> {
+    let all;
+    let text = if crashed {
+        ran.stderr.as_str()
+    } else {
+        all = format!("{}{}", ran.stdout, ran.stderr);
+        all.as_str()
+    };
+    let lines: Vec<&str> = text.lines().collect();
     let start = lines
         .iter()
         .position(|l| l.starts_with("runtime: ") || l.starts_with("fatal error: "))
+        .filter(|_| crashed)
         .unwrap_or(0);
     lines[start..]
         .iter()
@@ -358,6 +389,15 @@ mod tests {
         let x = classify(&ran("", Ended::Signal(24)));
         assert_eq!(x.outcome, Kind::Failed);
         assert!(x.reason.contains("CPU-time limit"), "{}", x.reason);
+        let q = classify(&ran(
+            "qemu: qemu_thread_create: Resource temporarily unavailable\n**\n",
+            Ended::Timeout,
+        ));
+        assert_eq!(q.outcome, Kind::Failed);
+        assert_eq!(
+            q.reason,
+            "qemu: qemu_thread_create: Resource temporarily unavailable"
+        );
         let limit = classify(&ran(
             "runtime: failed to create new OS thread (have 5 already; errno=11)\n\
              fatal error: newosproc\n",
@@ -373,9 +413,11 @@ mod tests {
 
     #[test]
     fn first_lines_start_at_the_runtime() {
-        let text = format!("noise\n{GO123}");
-        let l = first_lines(&text, 3);
+        let r = ran(&format!("noise\n{GO123}"), Ended::Exited(2));
+        let l = first_lines(&r, true, 3);
         assert_eq!(l[0], "runtime: g21: frame.sp=0x40000ecf90 top=0x40000fdfd0");
         assert_eq!(l[2], "fatal error: traceback did not unwind completely");
+        let l = first_lines(&r, false, 1);
+        assert!(l[0].starts_with("twixt-stress: "), "{l:?}");
     }
 }

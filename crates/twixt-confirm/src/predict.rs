@@ -9,14 +9,14 @@
 
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use twixt_check::{Finding, GoProgram, ScanOptions, Severity};
 use twixt_image::Image;
 
 use crate::outcome::Site;
 
 /// One predicted window.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Window {
     /// Function name.
     pub function: String,
@@ -67,12 +67,22 @@ impl Window {
     }
 }
 
-/// The scan's preemptible windows in the binary at `path` (both unwinders), sorted by PC.
+/// The scan's preemptible windows in the binary at `path` (both unwinders), sorted by PC,
+/// and its Go version.
 pub fn predict(path: &Path) -> Result<(String, Vec<Window>), String> {
+    predict_in(path, None)
+}
+
+/// [`predict`] for the functions `filter` accepts only.
+pub fn predict_in(
+    path: &Path,
+    filter: Option<&(dyn Fn(&str) -> bool + Sync)>,
+) -> Result<(String, Vec<Window>), String> {
     let image = Image::open(path).map_err(|e| e.to_string())?;
     let go_version = image.go_version().unwrap_or("unknown").to_string();
     let prog = GoProgram::new(&image).map_err(|e| e.to_string())?;
     let options = ScanOptions {
+        filter,
         severity: Some(Severity::Preemptible),
         jobs: std::thread::available_parallelism().map_or(1, usize::from),
         ..ScanOptions::default()

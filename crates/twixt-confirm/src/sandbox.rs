@@ -9,8 +9,11 @@
 //! - no network: a new network namespace, with no interface up (not even loopback);
 //! - a new PID namespace, so every process the program starts, even one that left the
 //!   process group with `setsid`, dies with it;
-//! - as root, the program runs as `nobody` (uid 65534): root ignores `RLIMIT_NPROC`, and
-//!   nobody may write nowhere but world-writable places (all read-only here);
+//! - as root, the program runs as an unprivileged uid of its own ([`run_uid`]; no other
+//!   process has it): root ignores `RLIMIT_NPROC`, which counts the processes of a *user*,
+//!   so a fresh uid per run makes the limit that run's alone (two runs at once do not eat
+//!   each other's budget), and that uid may write nowhere but world-writable places (all
+//!   read-only here);
 //! - resource limits ([`Limits`]) on CPU time, address space, file size, processes, open
 //!   files and core dumps, set with util-linux `prlimit`;
 //! - at the timeout, the whole process group and the namespace are killed with SIGKILL; the
@@ -34,8 +37,16 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-/// The unprivileged user a root caller drops to (`nobody` on Debian).
-pub const NOBODY: u32 = 65534;
+/// The first of the uids a root caller drops to: far above any real user's.
+pub const UID_BASE: u32 = 0x5EED_0000;
+
+/// A uid for one run, unique within this machine while the process lives: `UID_BASE`
+/// plus 16 bits of the process id and 8 of a counter.
+pub fn run_uid() -> u32 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed) as u32 & 0xff;
+    UID_BASE + (((std::process::id() & 0xffff) << 8) | n)
+}
 
 /// Prefix of the lines the sandbox itself writes to the program's stderr.
 pub const NOTE_PREFIX: &str = "twixt-sandbox: ";
@@ -233,7 +244,7 @@ exit $?
 pub fn containment(limits: &Limits) -> Containment {
     let s = support();
     let user = if s.root {
-        format!("uid {NOBODY} (nobody), not root: root ignores RLIMIT_NPROC")
+        "an unprivileged uid of its own, not root (root ignores RLIMIT_NPROC)".to_string()
     } else {
         format!("your own uid {}", effective_uid().unwrap_or(u32::MAX))
     };
@@ -307,10 +318,11 @@ pub fn run(launch: &Launch) -> Result<Ran, String> {
             launch.program.display()
         )
     })?;
+    let uid = run_uid();
     if s.root {
         for p in [&work.0, &prog] {
-            std::os::unix::fs::chown(p, Some(NOBODY), Some(NOBODY))
-                .map_err(|e| format!("{}: cannot chown to {NOBODY}: {e}", p.display()))?;
+            std::os::unix::fs::chown(p, Some(uid), Some(uid))
+                .map_err(|e| format!("{}: cannot chown to {uid}: {e}", p.display()))?;
         }
     }
 
@@ -339,7 +351,7 @@ pub fn run(launch: &Launch) -> Result<Ran, String> {
     inner.extend(launch.args.iter().map(OsString::from));
 
     let drop_to = if s.root {
-        NOBODY.to_string()
+        uid.to_string()
     } else {
         "-".to_string()
     };
@@ -357,12 +369,12 @@ pub fn run(launch: &Launch) -> Result<Ran, String> {
         if s.root {
             all.extend(
                 [
-                    "setpriv",
-                    "--reuid=65534",
-                    "--regid=65534",
-                    "--clear-groups",
-                    "--no-new-privs",
-                    "--",
+                    "setpriv".to_string(),
+                    format!("--reuid={uid}"),
+                    format!("--regid={uid}"),
+                    "--clear-groups".to_string(),
+                    "--no-new-privs".to_string(),
+                    "--".to_string(),
                 ]
                 .map(OsString::from),
             );
