@@ -10,6 +10,7 @@
 //! - [`outcome`]: crashed / survived / failed, the fatal error and the goroutine's site.
 //! - [`predict`]: the scan's preemptible windows and which one a crash belongs to.
 //! - [`report`]: the text and JSON renderings.
+//! - [`trace`]: frame-pointer windows through the execution tracer (`--trace`).
 //! - [`matrix`]: `docs/confirmed.md`, the runtime's outcome against the prediction per
 //!   toolchain and shape.
 //!
@@ -23,6 +24,7 @@ pub mod predict;
 pub mod qemu;
 pub mod report;
 pub mod sandbox;
+pub mod trace;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -48,6 +50,9 @@ pub struct Request {
     pub runs: u32,
     /// A qemu-user binary to use instead of the one on `PATH`.
     pub qemu: Option<PathBuf>,
+    /// Run a stress driver with the execution tracer on and no GC loop, and check the
+    /// stacks it records ([`trace`]).
+    pub trace: bool,
 }
 
 /// One run.
@@ -132,6 +137,8 @@ pub struct Report {
     pub predicted: Vec<Window>,
     /// Of those, the Go-unwinder windows in what ran: where a crash is expected.
     pub expected_crash_windows: usize,
+    /// With `--trace`: what the execution tracer recorded.
+    pub trace: Option<trace::TraceReport>,
     /// What was in force.
     pub containment: Containment,
     /// The full output (stdout then stderr) of the first crash, else the last run: written
@@ -243,6 +250,26 @@ pub fn confirm(request: &Request) -> Result<Report, String> {
         .filter(|w| w.crashes() && in_scope(w))
         .count();
 
+    let mut args = request.args.clone();
+    if request.trace {
+        if !stress_driver {
+            return Err(format!(
+                "{}: --trace needs a twixt stress driver (a `twixt fuzz --go` reproducer or \
+                 corpus/*/stress): it passes the driver's -trace flag",
+                request.path.display()
+            ));
+        }
+        // Stop the driver cleanly before the budget, so that the trace is complete.
+        let secs = request.timeout.as_secs_f64();
+        let seconds = (secs - (secs / 4.0).min(5.0)).max(0.5);
+        args.extend([
+            "-trace".to_string(),
+            trace::FILE.to_string(),
+            "-gc=false".to_string(),
+            "-seconds".to_string(),
+            format!("{seconds:.1}"),
+        ]);
+    }
     let limits = Limits::for_timeout(request.timeout);
     let name = binary
         .file_name()
@@ -254,16 +281,24 @@ pub fn confirm(request: &Request) -> Result<Report, String> {
         program: binary.clone(),
         name: name.clone(),
         runner: vec![qemu.path.clone().into(), qemu.flag.clone().into()],
-        args: request.args.clone(),
+        args: args.clone(),
         env: environment(),
         timeout: request.timeout,
         limits: limits.clone(),
-        collect: vec![],
+        collect: if request.trace {
+            vec![trace::FILE.to_string()]
+        } else {
+            vec![]
+        },
     };
+    let mut traces: Vec<Vec<u8>> = Vec::new();
     // Each run with its whole output (stdout, then stderr).
     let mut runs: Vec<(RunReport, String, Vec<String>)> = Vec::new();
     for i in 0..request.runs.max(1) {
-        let ran = sandbox::run(&launch)?;
+        let mut ran = sandbox::run(&launch)?;
+        if let Some(t) = ran.files.remove(trace::FILE) {
+            traces.push(t);
+        }
         let classified = outcome::classify(&ran);
         let classified_crash = classified.outcome == Kind::Crashed;
         let stats = twixt_gofuzz::stress::Stats::last(&ran.stdout);
@@ -318,16 +353,28 @@ pub fn confirm(request: &Request) -> Result<Report, String> {
                 Agreement::UnpredictedCrash
             }
         }
-        Kind::Survived if expected_crash_windows > 0 => Agreement::NotObserved,
+        // With --trace the GC loop is off: nothing scans stacks, no crash is expected.
+        Kind::Survived if expected_crash_windows > 0 && !request.trace => Agreement::NotObserved,
         Kind::Survived => Agreement::Agrees,
         Kind::Failed => Agreement::Failed,
     };
     let runs: Vec<RunReport> = runs.into_iter().map(|(r, _, _)| r).collect();
+    let trace = if request.trace {
+        Some(examine_traces(
+            &binary,
+            &go_version,
+            &stressed,
+            &predicted,
+            &traces,
+        )?)
+    } else {
+        None
+    };
     Ok(Report {
         binary: name,
         go_version,
         qemu,
-        args: request.args.clone(),
+        args,
         outcome,
         agreement,
         timeout_seconds: request.timeout.as_secs_f64(),
@@ -340,8 +387,68 @@ pub fn confirm(request: &Request) -> Result<Report, String> {
         stress_driver,
         expected_crash_windows,
         predicted,
+        trace,
         containment: sandbox::containment(&limits),
         runs,
         output,
     })
+}
+
+/// Examines every run's trace and merges what they show.
+fn examine_traces(
+    binary: &Path,
+    go_version: &str,
+    stressed: &Option<String>,
+    predicted: &[Window],
+    traces: &[Vec<u8>],
+) -> Result<trace::TraceReport, String> {
+    if let Some(why) = trace::impossible_for(go_version) {
+        return Ok(trace::TraceReport::impossible(why));
+    }
+    if traces.is_empty() {
+        return Ok(trace::TraceReport::impossible(
+            "no run left a complete trace (did it crash or time out before -seconds?)".into(),
+        ));
+    }
+    let wanted = |f: &str| match stressed {
+        Some(s) => f == format!("main.{s}"),
+        None => {
+            f.starts_with("main.") && !f.starts_with("main.main") && !f.starts_with("main.drive")
+        }
+    };
+    let offset_of = |pc: u64| predict::offset_in(binary, pc);
+    let mut merged: Option<trace::TraceReport> = None;
+    for t in traces {
+        let r = trace::examine(t, go_version, &wanted, predicted, &offset_of)?;
+        merged = Some(match merged {
+            None => r,
+            Some(mut m) => {
+                m.stacks += r.stacks;
+                for w in r.wrong {
+                    match m
+                        .wrong
+                        .iter_mut()
+                        .find(|x| x.pc == w.pc && x.function == w.function)
+                    {
+                        Some(x) => {
+                            for (k, n) in w.what {
+                                *x.what.entry(k).or_default() += n;
+                            }
+                        }
+                        None => m.wrong.push(w),
+                    }
+                }
+                m.wrong.sort_by_key(|w| w.pc);
+                m.result = if m.wrong.iter().any(|w| !w.predicted) {
+                    "unpredicted wrong stacks".into()
+                } else if m.wrong.is_empty() {
+                    "not observed".into()
+                } else {
+                    "confirmed (trace)".into()
+                };
+                m
+            }
+        });
+    }
+    Ok(merged.unwrap_or_else(|| trace::TraceReport::impossible("no trace".into())))
 }

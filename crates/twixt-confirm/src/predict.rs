@@ -96,6 +96,13 @@ pub fn predict_in(
     Ok((go_version, windows))
 }
 
+/// The offset of `pc` from the entry of the function that holds it, in the binary at `path`.
+pub fn offset_in(path: &Path, pc: u64) -> Option<u64> {
+    let image = Image::open(path).ok()?;
+    let prog = GoProgram::new(&image).ok()?;
+    prog.func_at(pc).map(|f| pc - f.info.entry)
+}
+
 /// How a crash site relates to the predicted windows.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Match {

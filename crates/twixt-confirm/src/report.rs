@@ -117,6 +117,47 @@ pub fn text(report: &Report) -> String {
     let _ = writeln!(out, "  {said}");
     let _ = writeln!(out);
 
+    if let Some(t) = &report.trace {
+        let _ = writeln!(
+            out,
+            "tracer: {} ({} stack(s) recorded at a preemption in the stressed function{})",
+            t.result,
+            t.stacks,
+            t.parser
+                .as_ref()
+                .map(|p| format!("; dumped by {p}"))
+                .unwrap_or_default()
+        );
+        for w in &t.wrong {
+            let what: Vec<String> = w
+                .what
+                .iter()
+                .map(|(k, n)| {
+                    format!(
+                        "{} x{n}",
+                        serde_json::to_value(k)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string))
+                            .unwrap_or_default()
+                    )
+                })
+                .collect();
+            let _ = writeln!(
+                out,
+                "  {}+{:#x} ({:#x}): {}{}",
+                w.function,
+                w.offset,
+                w.pc,
+                what.join(", "),
+                if w.predicted {
+                    "  (a predicted fp window)"
+                } else {
+                    "  (NOT a predicted window)"
+                }
+            );
+        }
+        let _ = writeln!(out);
+    }
     let crash: Vec<_> = report.predicted.iter().filter(|w| w.crashes()).collect();
     let fp: Vec<_> = report
         .predicted

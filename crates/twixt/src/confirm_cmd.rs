@@ -24,7 +24,8 @@ group killed at the timeout. Run only programs you are prepared to run.",
     twixt confirm corpus/go1.23.4/stress -- -func nonleaf70000     # crashes (golang/go#73259)\n  \
     twixt confirm corpus/go1.27.3/stress --timeout 30 --runs 3 -- -func nonleaf70000   # survives\n  \
     twixt confirm twixt-repro/go1.27.3-seed1-1                      # a reproducer: built with its BUILD\n  \
-    twixt confirm corpus/go1.27.3/stress --format json -- -func leaf70000\n\n\
+    twixt confirm corpus/go1.27.3/stress --format json -- -func leaf70000\n  \
+    twixt confirm corpus/go1.27.3/stress --trace --timeout 20 -- -func leaf70000   # fp windows\n\n\
     PATH is an arm64 Go binary or a reproducer directory written by `twixt fuzz --go` (its main.go\n\
     is a stress driver: -func NAME, -seconds S, -gc=false, -trace FILE). The run gets\n\
     GOTRACEBACK=system and no other environment.\n\n\
@@ -47,6 +48,12 @@ pub struct ConfirmArgs {
     /// The qemu-user binary (default: qemu-aarch64-static or qemu-aarch64 on PATH).
     #[arg(long, value_name = "FILE")]
     pub qemu: Option<PathBuf>,
+    /// Frame-pointer windows: run the stress driver with runtime/trace on and no GC loop,
+    /// stop it before the budget, dump the trace with the host toolchain of the same Go
+    /// version and check the stacks it recorded at preemptions (confirmed (trace) / not
+    /// observed).
+    #[arg(long)]
+    pub trace: bool,
     /// Arguments for the program (after `--`).
     #[arg(last = true, value_name = "ARGS")]
     pub args: Vec<String>,
@@ -88,6 +95,7 @@ pub fn run(args: ConfirmArgs) -> Result<ExitCode, String> {
         timeout: timeout(args.timeout)?,
         runs: args.runs,
         qemu: args.qemu,
+        trace: args.trace,
     };
     let report = twixt_confirm::confirm(&request)?;
     match args.format {

@@ -166,6 +166,7 @@ fn confirm_reproducer(
         timeout,
         runs: 1,
         qemu: None,
+        trace: false,
     };
     let report = twixt_confirm::confirm(&request)?;
     let write = |name: &str, text: &str| {
