@@ -51,6 +51,62 @@ pub struct Cell {
     pub predicted_go: Vec<String>,
     /// Predicted preemptible frame-pointer windows in the function.
     pub predicted_fp: Vec<String>,
+    /// With a `--trace` run: what the execution tracer recorded.
+    #[serde(default)]
+    pub tracer: Option<TracerCell>,
+}
+
+/// What a `twixt confirm --trace` run of the cell showed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TracerCell {
+    /// `confirmed (trace)`, `not observed`, `not possible: ...`.
+    pub result: String,
+    /// Stacks recorded at a preemption in the function.
+    pub stacks: usize,
+    /// Wrong stacks: `+0xe0 truncated ×25`.
+    pub wrong: Vec<String>,
+    /// The budget of the traced run(s), seconds, and how many.
+    pub timeout_seconds: f64,
+    /// Runs.
+    pub runs: usize,
+}
+
+impl TracerCell {
+    /// From a `twixt confirm --trace --format json` report.
+    pub fn from_report(report: &serde_json::Value) -> Result<TracerCell, String> {
+        let t: crate::trace::TraceReport = serde_json::from_value(report["trace"].clone())
+            .map_err(|e| format!("the report has no trace: {e}"))?;
+        let wrong = t
+            .wrong
+            .iter()
+            .map(|w| {
+                let what: Vec<String> = w
+                    .what
+                    .iter()
+                    .map(|(k, n)| format!("{} ×{n}", k.name()))
+                    .collect();
+                format!("+{:#x} {}", w.offset, what.join(", "))
+            })
+            .collect();
+        Ok(TracerCell {
+            result: t.result,
+            stacks: t.stacks,
+            wrong,
+            timeout_seconds: report["timeout_seconds"].as_f64().unwrap_or(0.0),
+            runs: report["runs"].as_array().map_or(0, Vec::len),
+        })
+    }
+
+    /// Every wrong stack is at a predicted frame-pointer window of the cell.
+    pub fn agrees(&self, predicted_fp: &[String]) -> bool {
+        !self.result.starts_with("unpredicted")
+            && self.wrong.iter().all(|w| {
+                let off = w.split_whitespace().next().unwrap_or("");
+                predicted_fp
+                    .iter()
+                    .any(|p| p.split_whitespace().next() == Some(off))
+            })
+    }
 }
 
 /// `+0xe8 unexpected-return-pc`.
@@ -108,6 +164,7 @@ impl Cell {
             runs,
             predicted_go,
             predicted_fp,
+            tracer: None,
         })
     }
 
@@ -284,6 +341,49 @@ pub fn render(cells: &[Cell]) -> String {
         }
         let _ = writeln!(out, "| {} |", row.join(" | "));
     }
+    let traced: Vec<&Cell> = cells.iter().filter(|c| c.tracer.is_some()).collect();
+    if !traced.is_empty() {
+        out.push_str(
+            "\n## Frame-pointer windows through the execution tracer\n\n\
+             A frame-pointer window does not crash the runtime; since go1.21 the execution tracer \
+             walks frame pointers for every stack it records, including the stack of a goroutine \
+             asynchronous preemption stopped. `twixt confirm --trace` runs the driver with \
+             `runtime/trace` on and no GC loop (the scheduler still preempts every 10 ms), dumps \
+             the trace with the host toolchain of the same version (`go tool trace -d=1`) and \
+             checks every stack recorded at a preemption in the function: it must end at the \
+             worker goroutine's function, through the driver frame (which a walk from a \
+             prologue or epilogue legitimately skips). Wrong stacks are listed by where the \
+             goroutine was stopped. Only the windows on the hot path can be hit: the driver \
+             never runs the branch that holds the big locals, and its epilogue.\n\n\
+             | Go | function | tracer | scan: fp windows |\n| --- | --- | --- | --- |\n",
+        );
+        for c in traced {
+            let Some(t) = &c.tracer else { continue };
+            let mut text = format!(
+                "{}, {} stack(s) in {} run(s) of {:.0} s",
+                t.result, t.stacks, t.runs, t.timeout_seconds
+            );
+            if !t.wrong.is_empty() {
+                text.push_str(&format!(": {}", t.wrong.join("; ")));
+            }
+            let _ = writeln!(
+                out,
+                "| {} | `{}` | {text} | {} {} |",
+                c.go_version,
+                c.function,
+                if c.predicted_fp.is_empty() {
+                    "none".to_string()
+                } else {
+                    offsets(&c.predicted_fp)
+                },
+                if t.agrees(&c.predicted_fp) {
+                    "✓"
+                } else {
+                    "✗ DISAGREES"
+                }
+            );
+        }
+    }
     let mut qemus: Vec<&str> = cells.iter().map(|c| c.qemu.as_str()).collect();
     qemus.sort_unstable();
     qemus.dedup();
@@ -325,6 +425,7 @@ mod tests {
             }],
             predicted_go: go.iter().map(|s| s.to_string()).collect(),
             predicted_fp: vec![],
+            tracer: None,
         }
     }
 

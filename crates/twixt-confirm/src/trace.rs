@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The trace file's name in the work directory.
 pub const FILE: &str = "twixt.trace";
@@ -73,7 +73,7 @@ pub fn parse_stacks(dump: &str) -> Vec<Vec<Frame>> {
 }
 
 /// What is wrong with a recorded stack.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Wrong {
     /// It ends before the worker's function.
@@ -82,6 +82,17 @@ pub enum Wrong {
     Foreign,
     /// It holds the same frame twice.
     Repeated,
+}
+
+impl Wrong {
+    /// The stable name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Wrong::Truncated => "truncated",
+            Wrong::Foreign => "foreign",
+            Wrong::Repeated => "repeated",
+        }
+    }
 }
 
 /// A recorded stack at a preemption in a stressed function, judged.
@@ -160,7 +171,7 @@ pub fn judge(stacks: &[Vec<Frame>], stressed: &dyn Fn(&str) -> bool) -> Vec<Judg
 }
 
 /// Wrong stacks at one PC.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WrongAt {
     /// The function.
     pub function: String,
@@ -175,7 +186,7 @@ pub struct WrongAt {
 }
 
 /// What the tracer showed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TraceReport {
     /// `confirmed (trace)`, `not observed`, `unpredicted wrong stacks`, or `not possible: ...`.
     pub result: String,

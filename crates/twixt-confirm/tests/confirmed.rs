@@ -91,6 +91,16 @@ fn every_cell_agrees_with_a_fresh_scan() {
                 c.outcome,
                 c.predicted_go
             );
+            if let Some(t) = &c.tracer {
+                assert!(
+                    t.agrees(&c.predicted_fp),
+                    "{v} {}: the tracer recorded wrong stacks where no fp window is predicted: {t:?}",
+                    c.function
+                );
+                if t.result == "confirmed (trace)" {
+                    assert!(!t.wrong.is_empty());
+                }
+            }
             if c.outcome == "crashed" {
                 crashed += 1;
                 assert!(
