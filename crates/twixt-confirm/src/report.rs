@@ -101,6 +101,9 @@ pub fn text(report: &Report) -> String {
         let _ = writeln!(out, "  {}", m.how);
     }
     let said = match report.agreement {
+        Agreement::Agrees if report.trace.is_some() => {
+            "no crash: the GC loop is off with --trace, so none is expected (see the tracer below)"
+        }
         Agreement::Confirmed => "confirmed: the real runtime crashes at a window twixt predicts",
         Agreement::Agrees => {
             "agrees: no crash, and twixt predicts no preemptible Go-unwinder window in what ran"

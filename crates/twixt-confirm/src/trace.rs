@@ -8,7 +8,7 @@
 //! would crash a function that also has Go-unwinder windows first; the scheduler's own
 //! time-slice preemption still stops the workers every 10 ms), the trace is read back from
 //! the work directory, and the toolchain of the same Go version, run on the host, dumps it
-//! (`go tool trace -d=1`). Every recorded stack whose innermost Go frame after
+//! (`go tool trace -d=1`, or `-d=parsed` from go1.24). Every recorded stack whose innermost Go frame after
 //! `runtime.asyncPreempt` is a stressed function must continue with the driver's frames
 //! (`main.driveN`, which a walk from a prologue or epilogue legitimately skips: R29 is then
 //! still the caller's) and end at the worker goroutine's function (`main.main.funcN`). A
@@ -295,14 +295,35 @@ pub fn examine(
         result: result.to_string(),
         stacks: judged.len(),
         wrong,
-        parser: Some(format!("{} go tool trace -d=1 (host)", toolchain.version)),
+        parser: Some(format!(
+            "{} go tool trace {} (host)",
+            toolchain.version,
+            dump_flag(go_version)
+        )),
     })
 }
 
-/// `go tool trace -d=1 FILE`, hermetic: no user settings, no network.
+/// The `go tool trace` debug flag that prints parsed events with their stacks: `-d=1` up to
+/// go1.23, `-d=parsed` from go1.24 (which rejects `-d=1`: "invalid debug mode 1, want one
+/// of: parsed, wire, footprint").
+pub fn dump_flag(go_version: &str) -> &'static str {
+    let v: Vec<u32> = go_version
+        .trim_start_matches("go")
+        .split('.')
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    if v.as_slice() >= [1, 24].as_slice() {
+        "-d=parsed"
+    } else {
+        "-d=1"
+    }
+}
+
+/// `go tool trace -d=... FILE`, hermetic: no user settings, no network.
 fn dump(go: &Path, cache: &Path, go_version: &str, file: &Path) -> Result<String, String> {
+    let flag = dump_flag(go_version);
     let out = Command::new(go)
-        .args(["tool", "trace", "-d=1"])
+        .args(["tool", "trace", flag])
         .arg(file)
         .env_clear()
         .env("PATH", "/usr/bin:/bin")
@@ -317,7 +338,7 @@ fn dump(go: &Path, cache: &Path, go_version: &str, file: &Path) -> Result<String
         .map_err(|e| format!("{}: cannot run: {e}", go.display()))?;
     if !out.status.success() {
         return Err(format!(
-            "go tool trace -d=1 ({go_version}) failed: {}",
+            "go tool trace {flag} ({go_version}) failed: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         ));
     }
@@ -396,5 +417,8 @@ Stack=\n\
         assert!(impossible_for("go1.21.13").unwrap().contains("format"));
         assert_eq!(impossible_for("go1.23.4"), None);
         assert_eq!(impossible_for("go1.27.3"), None);
+        assert_eq!(dump_flag("go1.23.4"), "-d=1");
+        assert_eq!(dump_flag("go1.24.11"), "-d=parsed");
+        assert_eq!(dump_flag("go1.27.3"), "-d=parsed");
     }
 }
