@@ -25,7 +25,7 @@ fn secs(s: f64) -> String {
 
 /// `4 GiB`, `64 MiB`.
 fn bytes(b: u64) -> String {
-    if b >= 1 << 30 && b % (1 << 30) == 0 {
+    if b >= 1 << 30 && b.is_multiple_of(1 << 30) {
         format!("{} GiB", b >> 30)
     } else {
         format!("{} MiB", b >> 20)

@@ -40,7 +40,11 @@ fn a_window_shrinks_to_one_function_and_rebuilds_from_its_build_command() {
             .iter()
             .filter(|l| !driver.iter().any(|d| l.starts_with(d)))
             .collect();
-        assert_eq!(generated.len(), 1, "one function and the driver:\n{main_go}");
+        assert_eq!(
+            generated.len(),
+            1,
+            "one function and the driver:\n{main_go}"
+        );
         assert!(funcs.iter().any(|l| l.starts_with("func main()")));
         assert!(main_go.contains(twixt_gofuzz::stress::MARKER));
         for f in ["go.mod", "BUILD", "README", "twixt-report.txt"] {

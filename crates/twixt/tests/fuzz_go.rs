@@ -75,9 +75,8 @@ fn one_case_finds_shrinks_and_writes_a_reproducer() {
         "--format",
         "json",
     ]);
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("{e}: {}", String::from_utf8_lossy(&out.stderr))
-    });
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     assert_eq!(out.status.code(), Some(1), "{r:#}");
     assert_eq!(r["outcome"], "crashed");
     assert_eq!(r["agreement"], "confirmed");
