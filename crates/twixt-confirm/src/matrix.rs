@@ -321,7 +321,8 @@ pub fn render(cells: &[Cell]) -> String {
          block, so the preemption signal can land on any boundary), contained, with \
          `GOTRACEBACK=system`. A crash names the goroutine the GC could not walk and the frame \
          asynchronous preemption stopped it in; \"stopped at\" gives that frame's offset, which \
-         is always a predicted window. `scan:` lists the preemptible windows `twixt scan` \
+         is always a predicted window (go1.19.8 crashes a second time while it prints that \
+         frame, \"panic during panic\", so its cells name the function only). `scan:` lists the preemptible windows `twixt scan` \
          predicts in the function (`go`: the runtime's unwinder, a crash is expected; `fp`: the \
          frame-pointer walk, which the runtime does not use to scan stacks, so no crash is \
          expected). ✓: crashed where a `go` window is predicted, survived where none is.\n\n",
@@ -349,7 +350,8 @@ pub fn render(cells: &[Cell]) -> String {
              walks frame pointers for every stack it records, including the stack of a goroutine \
              asynchronous preemption stopped. `twixt confirm --trace` runs the driver with \
              `runtime/trace` on and no GC loop (the scheduler still preempts every 10 ms), dumps \
-             the trace with the host toolchain of the same version (`go tool trace -d=1`) and \
+             the trace with the host toolchain of the same version (`go tool trace -d=1`, \
+             `-d=parsed` from go1.24) and \
              checks every stack recorded at a preemption in the function: it must end at the \
              worker goroutine's function, through the driver frame (which a walk from a \
              prologue or epilogue legitimately skips). Wrong stacks are listed by where the \
@@ -390,8 +392,9 @@ pub fn render(cells: &[Cell]) -> String {
     let _ = write!(
         out,
         "\nqemu: {}. Times are wall-clock seconds from the start of qemu to the runtime's exit, \
-         on a 2-core x86-64 machine shared with other work; a survived cell ran every run to its \
-         budget and was killed there.\n",
+         on a 2-core x86-64 machine shared with other work (GOMAXPROCS 2); a survived cell ran \
+         every run to its budget and was killed there; calls/s is the stress driver's own \
+         count over the run.\n",
         qemus.join("; ")
     );
     out
