@@ -54,6 +54,10 @@ pub struct ConfirmArgs {
     /// observed).
     #[arg(long)]
     pub trace: bool,
+    /// Write the program's whole output (stdout, then stderr) of the first crashing run
+    /// (else the last run) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
     /// Arguments for the program (after `--`).
     #[arg(last = true, value_name = "ARGS")]
     pub args: Vec<String>,
@@ -98,6 +102,10 @@ pub fn run(args: ConfirmArgs) -> Result<ExitCode, String> {
         trace: args.trace,
     };
     let report = twixt_confirm::confirm(&request)?;
+    if let Some(path) = &args.output {
+        std::fs::write(path, &report.output)
+            .map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
+    }
     match args.format {
         ConfirmFormat::Text => print!("{}", twixt_confirm::report::text(&report)),
         ConfirmFormat::Json => print!("{}", twixt_confirm::report::json(&report)),
