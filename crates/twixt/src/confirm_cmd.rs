@@ -8,10 +8,8 @@ use std::time::Duration;
 
 use twixt_confirm::{Kind, Request};
 
-/// Arguments of `twixt confirm`.
-#[derive(clap::Args, Debug)]
-#[command(
-    long_about = "Run a Go linux/arm64 binary FOR REAL under qemu-user, with one guest instruction \
+/// The long help of `twixt confirm` (it must say that the command executes its input).
+pub const LONG_ABOUT: &str = "Run a Go linux/arm64 binary FOR REAL under qemu-user, with one guest instruction \
 per translation block so that the runtime's preemption signal can land on any instruction \
 boundary, and say whether the real runtime crashes at the windows `twixt scan` predicts.\n\n\
 THIS COMMAND EXECUTES ITS INPUT (every other twixt command only emulates it). qemu-user passes \
@@ -19,8 +17,11 @@ the program's system calls to the host kernel: it is not a sandbox. twixt contai
 fresh work directory as the only writable place, no network (new network and mount \
 namespaces where the machine allows), a new PID namespace, an unprivileged user when run as \
 root, limits on CPU time, address space, file size and processes, and the whole process \
-group killed at the timeout. Run only programs you are prepared to run.",
-    after_help = "Examples:\n  \
+group killed at the timeout. Run only programs you are prepared to run.";
+
+/// Arguments of `twixt confirm`.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  \
     twixt confirm corpus/go1.23.4/stress -- -func nonleaf70000     # crashes (golang/go#73259)\n  \
     twixt confirm corpus/go1.27.3/stress --timeout 30 --runs 3 -- -func nonleaf70000   # survives\n  \
     twixt confirm twixt-repro/go1.27.3-seed1-1                      # a reproducer: built with its BUILD\n  \
@@ -31,8 +32,7 @@ group killed at the timeout. Run only programs you are prepared to run.",
     GOTRACEBACK=system and no other environment.\n\n\
     Outcome: crashed (a runtime `fatal error:`), survived (no crash within --timeout, in every\n\
     run, or a clean exit), failed (any other end). Exit status: 1 crashed, 0 survived, 2 failed\n\
-    or error. Needs qemu-aarch64-static (Debian's qemu-user-static; scripts/bootstrap installs it)."
-)]
+    or error. Needs qemu-aarch64-static (Debian's qemu-user-static; scripts/bootstrap installs it).")]
 pub struct ConfirmArgs {
     /// An arm64 Go binary, or a reproducer directory from `twixt fuzz --go`.
     pub path: PathBuf,

@@ -112,6 +112,7 @@ enum Command {
     Fuzz(fuzz_cmd::FuzzArgs),
     /// Run the binary FOR REAL under qemu-user (contained; the only command that executes
     /// its input) and check that the real runtime crashes at the predicted windows.
+    #[command(long_about = confirm_cmd::LONG_ABOUT)]
     Confirm(confirm_cmd::ConfirmArgs),
 }
 
