@@ -22,13 +22,13 @@ use twixt_gofuzz::fuzz::GO_MOD;
 use twixt_gofuzz::program::{Program, Shape as FuzzShape};
 use twixt_gofuzz::toolchain::resolve;
 use twixt_image::Image;
-
-/// `ret` (RET x30).
-const RET: u32 = 0xd65f_03c0;
 use twixt_synth::check::Checker;
 use twixt_synth::model::Shape;
 use twixt_synth::{Generation, synthesize};
 use twixt_unwind::preempt::GoVersion;
+
+/// `ret` (RET x30).
+const RET: u32 = 0xd65f_03c0;
 
 /// Sizes per toolchain.
 const PER_TOOLCHAIN: usize = 2;
