@@ -9,9 +9,11 @@
 //!   and the hermetic build command.
 //! - [`program`]: the program model, its Go source and the strategies.
 //! - [`fuzz`]: the loop, the property and the reproducers.
+//! - [`stress`]: the stress driver every generated program is (what `twixt confirm` runs).
 
 pub mod fuzz;
 pub mod program;
+pub mod stress;
 pub mod toolchain;
 
 pub use fuzz::{Event, FuzzConfig, Outcome, Reproducer, fuzz};

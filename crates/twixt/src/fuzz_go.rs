@@ -29,6 +29,13 @@ pub fn run(args: &FuzzArgs) -> Result<ExitCode, String> {
         args.cases,
         args.functions_per_package
     );
+    // With --confirm, find qemu before minutes of fuzzing, not after.
+    let confirm_budget = if args.confirm {
+        twixt_confirm::Qemu::find(None)?;
+        Some(crate::confirm_cmd::timeout(args.confirm_timeout)?)
+    } else {
+        None
+    };
     eprintln!(
         "twixt fuzz: {} ({origin}), seed {}",
         toolchain.version, args.seed
@@ -81,6 +88,14 @@ pub fn run(args: &FuzzArgs) -> Result<ExitCode, String> {
         started.elapsed().as_secs_f64()
     );
 
+    // Each reproducer, run for real: its report and the runtime's output go beside it.
+    let mut confirmed: Vec<Option<String>> = vec![None; outcome.reproducers.len()];
+    if let Some(timeout) = confirm_budget {
+        for (r, line) in outcome.reproducers.iter().zip(confirmed.iter_mut()) {
+            *line = Some(confirm_reproducer(&r.dir, timeout, args.keep)?);
+        }
+    }
+
     let mut out = String::new();
     let _ = writeln!(out, "twixt fuzz {} ({origin})", toolchain.version);
     let _ = writeln!(out, "seed {}: {rerun}", args.seed);
@@ -95,7 +110,7 @@ pub fn run(args: &FuzzArgs) -> Result<ExitCode, String> {
             .map(|r| r.classes.len())
             .sum::<usize>()
     );
-    for r in &outcome.reproducers {
+    for (r, confirmed) in outcome.reproducers.iter().zip(&confirmed) {
         let _ = writeln!(
             out,
             "\n{}  ({} shrink steps)",
@@ -119,6 +134,9 @@ pub fn run(args: &FuzzArgs) -> Result<ExitCode, String> {
                 f.instruction
             );
         }
+        if let Some(line) = confirmed {
+            let _ = writeln!(out, "  confirm: {line}");
+        }
     }
     if outcome.reproducers.is_empty() {
         let _ = writeln!(out, "\nno window in main.* of any generated program");
@@ -129,4 +147,52 @@ pub fn run(args: &FuzzArgs) -> Result<ExitCode, String> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Runs one reproducer with `twixt confirm` (one run of `timeout`), writes `confirm.txt` and
+/// `runtime-output.txt` into its directory, and returns a one-line summary.
+fn confirm_reproducer(
+    dir: &std::path::Path,
+    timeout: std::time::Duration,
+    keep: bool,
+) -> Result<String, String> {
+    eprintln!(
+        "twixt fuzz: confirming {} (running it for real under qemu-user)",
+        dir.display()
+    );
+    let request = twixt_confirm::Request {
+        path: dir.to_path_buf(),
+        args: vec![],
+        timeout,
+        runs: 1,
+        qemu: None,
+        trace: false,
+    };
+    let report = twixt_confirm::confirm(&request)?;
+    let write = |name: &str, text: &str| {
+        std::fs::write(dir.join(name), text)
+            .map_err(|e| format!("{}: cannot write: {e}", dir.join(name).display()))
+    };
+    write("confirm.txt", &twixt_confirm::report::text(&report))?;
+    write("runtime-output.txt", &report.output)?;
+    if !keep {
+        let _ = std::fs::remove_file(dir.join(twixt_gofuzz::fuzz::BINARY));
+    }
+    let run = report.runs.first();
+    let mut line = format!(
+        "{} after {:.2} s",
+        report.outcome.name(),
+        run.map_or(0.0, |r| r.seconds)
+    );
+    if let Some(e) = &report.fatal_error {
+        line.push_str(&format!(": {e}"));
+    }
+    if let Some(site) = &report.site {
+        line.push_str(&format!(" in {}", site.function));
+        if let Some(o) = site.offset {
+            line.push_str(&format!("+{o:#x}"));
+        }
+    }
+    line.push_str(&format!(" ({})", report.agreement.name()));
+    Ok(line)
 }

@@ -11,6 +11,7 @@ use regex::Regex;
 use twixt_check::GoProgram;
 use twixt_image::Image;
 
+mod confirm_cmd;
 mod explain_cmd;
 mod fuzz_cmd;
 mod fuzz_go;
@@ -87,6 +88,10 @@ enum Command {
     /// Find the frame sizes and shapes a code generator gets wrong: sweep a model of Go's
     /// arm64 assembler, or generate and compile programs with a real toolchain.
     Fuzz(fuzz_cmd::FuzzArgs),
+    /// Run the binary FOR REAL under qemu-user (contained; the only command that executes
+    /// its input) and check that the real runtime crashes at the predicted windows.
+    #[command(long_about = confirm_cmd::LONG_ABOUT)]
+    Confirm(confirm_cmd::ConfirmArgs),
 }
 
 fn main() -> ExitCode {
@@ -161,6 +166,7 @@ fn run(command: Command) -> Result<ExitCode, String> {
         Command::Run(args) => run_cmd::run(args),
         Command::Explain(args) => explain_cmd::run(args),
         Command::Fuzz(args) => fuzz_cmd::run(args),
+        Command::Confirm(args) => confirm_cmd::run(args),
         Command::Funcs { binary, filter } => {
             let filter = compile_filter(filter.as_deref())?;
             let image = load(&binary)?;

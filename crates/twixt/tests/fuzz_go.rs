@@ -62,5 +62,24 @@ fn one_case_finds_shrinks_and_writes_a_reproducer() {
     assert!(main_go.contains("func f0("), "{main_go}");
     let report = std::fs::read_to_string(repro.join("twixt-report.txt")).expect("report");
     assert!(report.contains("main.f0+"), "{report}");
+
+    // The reproducer is a stress driver: `twixt confirm DIR` rebuilds it with its own BUILD
+    // and runs it for real under qemu-user, and the runtime crashes at the leaf window. The
+    // budget is a budget, not a speed assertion: at least 20 times the median time to crash
+    // measured for this reproducer (README, "Confirming a window with the real runtime").
+    let out = twixt(&[
+        "confirm",
+        repro.to_str().expect("utf-8"),
+        "--timeout",
+        "90",
+        "--format",
+        "json",
+    ]);
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(out.status.code(), Some(1), "{r:#}");
+    assert_eq!(r["outcome"], "crashed");
+    assert_eq!(r["agreement"], "confirmed");
+    assert_eq!(r["matched"]["window"]["function"], "main.f0");
     let _ = std::fs::remove_dir_all(&dir);
 }

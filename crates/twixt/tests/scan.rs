@@ -12,22 +12,29 @@ use common::{check_golden, corpus, manifest, scan};
 /// The binaries with golden reports; `golden_list_matches_manifest` keeps it complete.
 const BINARIES: &[&str] = &[
     "go1.19.8/frames",
+    "go1.19.8/stress",
     "go1.21.13/frames",
     "go1.22.10/frames",
     "go1.23.4/belowsp",
     "go1.23.4/frames",
     "go1.23.4/frames-stripped",
     "go1.23.4/hello",
+    "go1.23.4/hostile",
+    "go1.23.4/stress",
     "go1.23.9/frames",
     "go1.24.3/frames",
+    "go1.24.3/stress",
     "go1.24.11/frames",
+    "go1.24.11/stress",
     "go1.25.0/frames",
     "go1.25.5/frames",
     "go1.25.5/hello",
+    "go1.25.5/stress",
     "go1.26.6/frames",
     "go1.26.6/frames-stripped",
     "go1.27.3/belowsp",
     "go1.27.3/frames",
+    "go1.27.3/stress",
 ];
 
 macro_rules! goldens {
@@ -54,22 +61,29 @@ macro_rules! goldens {
 
 goldens! {
     go1_19_8_frames => "go1.19.8/frames",
+    go1_19_8_stress => "go1.19.8/stress",
     go1_21_13_frames => "go1.21.13/frames",
     go1_22_10_frames => "go1.22.10/frames",
     go1_23_4_belowsp => "go1.23.4/belowsp",
     go1_23_4_frames => "go1.23.4/frames",
     go1_23_4_frames_stripped => "go1.23.4/frames-stripped",
     go1_23_4_hello => "go1.23.4/hello",
+    go1_23_4_hostile => "go1.23.4/hostile",
+    go1_23_4_stress => "go1.23.4/stress",
     go1_23_9_frames => "go1.23.9/frames",
     go1_24_3_frames => "go1.24.3/frames",
+    go1_24_3_stress => "go1.24.3/stress",
     go1_24_11_frames => "go1.24.11/frames",
+    go1_24_11_stress => "go1.24.11/stress",
     go1_25_0_frames => "go1.25.0/frames",
     go1_25_5_frames => "go1.25.5/frames",
     go1_25_5_hello => "go1.25.5/hello",
+    go1_25_5_stress => "go1.25.5/stress",
     go1_26_6_frames => "go1.26.6/frames",
     go1_26_6_frames_stripped => "go1.26.6/frames-stripped",
     go1_27_3_belowsp => "go1.27.3/belowsp",
     go1_27_3_frames => "go1.27.3/frames",
+    go1_27_3_stress => "go1.27.3/stress",
 }
 
 #[test]

@@ -1,0 +1,222 @@
+//! The confirm report as text (for a person) and JSON (stable field names, see README).
+
+use std::fmt::Write as _;
+
+use crate::{Agreement, Kind, Report};
+
+/// The JSON report: one object, pretty-printed, ending with a newline.
+pub fn json(report: &Report) -> String {
+    let mut s = serde_json::to_string_pretty(report).unwrap_or_else(|e| {
+        // Serialising plain data cannot fail; say so in the output rather than panic.
+        format!("{{\"error\": \"cannot serialise the report: {e}\"}}")
+    });
+    s.push('\n');
+    s
+}
+
+/// `1.5 s`, `0.31 s`.
+fn secs(s: f64) -> String {
+    if s >= 10.0 {
+        format!("{s:.0} s")
+    } else {
+        format!("{s:.2} s")
+    }
+}
+
+/// `4 GiB`, `64 MiB`.
+fn bytes(b: u64) -> String {
+    if b >= 1 << 30 && b.is_multiple_of(1 << 30) {
+        format!("{} GiB", b >> 30)
+    } else {
+        format!("{} MiB", b >> 20)
+    }
+}
+
+/// The text report.
+pub fn text(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "twixt confirm {} ({}) under {} {}",
+        report.binary, report.go_version, report.qemu.version, report.qemu.flag
+    );
+    if !report.args.is_empty() {
+        let _ = writeln!(out, "  arguments: {}", report.args.join(" "));
+    }
+    let per_run: Vec<String> = report
+        .runs
+        .iter()
+        .map(|r| format!("{} after {}", r.classified.outcome.name(), secs(r.seconds)))
+        .collect();
+    let _ = writeln!(
+        out,
+        "  {} run(s), budget {} each: {}",
+        report.runs.len(),
+        secs(report.timeout_seconds),
+        per_run.join(", ")
+    );
+    if let Some(r) = report
+        .runs
+        .iter()
+        .rev()
+        .find(|r| r.calls_per_second.is_some())
+    {
+        let _ = writeln!(
+            out,
+            "  stress driver{}: {:.0} calls/s, {} GC cycles in the last run",
+            report
+                .stressed
+                .as_ref()
+                .map(|f| format!(" (-func {f})"))
+                .unwrap_or_default(),
+            r.calls_per_second.unwrap_or(0.0),
+            r.gc_cycles.unwrap_or(0)
+        );
+    }
+    let _ = writeln!(out);
+
+    let shown = report
+        .runs
+        .iter()
+        .find(|r| r.classified.outcome == Kind::Crashed)
+        .or(report.runs.last());
+    let _ = writeln!(
+        out,
+        "outcome: {}: {}",
+        report.outcome.name(),
+        shown.map(|r| r.classified.reason.as_str()).unwrap_or("")
+    );
+    if let Some(site) = &report.site {
+        let at = match (site.offset, site.pc) {
+            (Some(o), Some(pc)) => format!("{}+{o:#x} ({pc:#x})", site.function),
+            _ => format!("{} (no PC printed)", site.function),
+        };
+        let g = site
+            .goroutine
+            .map(|g| format!("goroutine {g} "))
+            .unwrap_or_default();
+        let _ = writeln!(out, "  {g}stopped at {at} [{}]", site.from);
+    }
+    if let Some(m) = &report.matched {
+        let _ = writeln!(out, "  {}", m.how);
+    }
+    let said = match report.agreement {
+        Agreement::Agrees if report.trace.is_some() => {
+            "no crash: the GC loop is off with --trace, so none is expected (see the tracer below)"
+        }
+        Agreement::Confirmed => "confirmed: the real runtime crashes at a window twixt predicts",
+        Agreement::Agrees => {
+            "agrees: no crash, and twixt predicts no preemptible Go-unwinder window in what ran"
+        }
+        Agreement::NotObserved => {
+            "not observed: no crash within the budget, although twixt predicts windows (a longer \
+             budget or a hotter loop may still hit them)"
+        }
+        Agreement::UnpredictedCrash => {
+            "UNPREDICTED CRASH: the runtime crashed where twixt predicts no window"
+        }
+        Agreement::Failed => "failed: the runs ended otherwise; nothing is confirmed",
+    };
+    let _ = writeln!(out, "  {said}");
+    let _ = writeln!(out);
+
+    if let Some(t) = &report.trace {
+        let _ = writeln!(
+            out,
+            "tracer: {} ({} stack(s) recorded at a preemption in the stressed function{})",
+            t.result,
+            t.stacks,
+            t.parser
+                .as_ref()
+                .map(|p| format!("; dumped by {p}"))
+                .unwrap_or_default()
+        );
+        for w in &t.wrong {
+            let what: Vec<String> = w
+                .what
+                .iter()
+                .map(|(k, n)| {
+                    format!(
+                        "{} x{n}",
+                        serde_json::to_value(k)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string))
+                            .unwrap_or_default()
+                    )
+                })
+                .collect();
+            let _ = writeln!(
+                out,
+                "  {}+{:#x} ({:#x}): {}{}",
+                w.function,
+                w.offset,
+                w.pc,
+                what.join(", "),
+                if w.predicted {
+                    "  (a predicted fp window)"
+                } else {
+                    "  (NOT a predicted window)"
+                }
+            );
+        }
+        let _ = writeln!(out);
+    }
+    let crash: Vec<_> = report.predicted.iter().filter(|w| w.crashes()).collect();
+    let fp: Vec<_> = report
+        .predicted
+        .iter()
+        .filter(|w| w.traces_wrong())
+        .collect();
+    let _ = writeln!(
+        out,
+        "predicted by twixt scan: {} preemptible window(s) of the Go unwinder (a crash is \
+         expected{}: {}), {} of the frame-pointer walk (no crash expected)",
+        crash.len(),
+        report
+            .stressed
+            .as_ref()
+            .map(|f| format!(" in main.{f}"))
+            .unwrap_or_default(),
+        report.expected_crash_windows,
+        fp.len()
+    );
+    for w in crash.iter().chain(fp.iter()) {
+        let _ = writeln!(
+            out,
+            "  {:<2}  {:<40}  {:<22}  {}",
+            w.unwinder,
+            w.label(),
+            w.verdict,
+            w.instruction
+        );
+    }
+    if !report.first_lines.is_empty() {
+        let _ = writeln!(out, "\nruntime output (first lines):");
+        for l in &report.first_lines {
+            let _ = writeln!(out, "  {l}");
+        }
+    }
+    let c = &report.containment;
+    let _ = writeln!(out, "\ncontained (qemu-user is not a sandbox; this is):");
+    let _ = writeln!(out, "  network: {}", c.network);
+    let _ = writeln!(out, "  files: {}", c.filesystem);
+    let _ = writeln!(out, "  user: {}", c.user);
+    let _ = writeln!(out, "  processes: {}", c.processes);
+    let _ = writeln!(
+        out,
+        "  limits: CPU {} s, address space {}, files {}, {} processes, {} open files",
+        c.limits.cpu_seconds,
+        bytes(c.limits.address_space),
+        bytes(c.limits.file_size),
+        c.limits.processes,
+        c.limits.open_files
+    );
+    let killed: usize = report.runs.iter().map(|r| r.killed_at_timeout).sum();
+    if killed > 0 {
+        let _ = writeln!(
+            out,
+            "  killed at the timeout: {killed} process(es) in all runs"
+        );
+    }
+    out
+}
