@@ -1,6 +1,7 @@
-//! Reading how the real runtime ended: crashed (a `fatal error:`), survived (no crash in the
-//! budget) or failed (anything else), and, for a crash, which goroutine's traceback broke
-//! and where that goroutine was stopped.
+//! Reading how the real runtime ended: crashed (a `fatal error:`, or a fault inside the
+//! runtime's own unwinder during a GC stack scan), survived (no crash in the budget) or
+//! failed (anything else), and, for a crash, which goroutine's traceback broke and where
+//! that goroutine was stopped.
 //!
 //! With `GOTRACEBACK=system` a crash prints the throw, then every goroutine with its frames
 //! and `pc=` values. When a GC stack scan breaks on a goroutine that asynchronous
@@ -11,6 +12,15 @@
 //! interrupted frame: the function, `+0xOFF` and `pc=`, which is the window's PC. Some
 //! releases crash again while printing that frame (go1.19.8: "panic during panic"); then
 //! only the function named by "unexpected return pc for F" is known.
+//!
+//! The same window can also kill the runtime without a throw. When the GC scans a
+//! goroutine that is parked (`m=nil`) and its return PC is in no function, the
+//! unexpected-return-pc path of `runtime.(*unwinder).next` reads `gp.m.incgo` before it
+//! prints anything (go1.21 to go1.26; go1.27 checks `gp.m != nil`; go1.19's
+//! `gentraceback` has the same read): a nil dereference, `SIGSEGV: segmentation violation`
+//! with `addr=0x118`, on the GC worker's g0. The dump then names the unwinder and
+//! `runtime.scanstack(0xGP, ...)`, whose first argument is the goroutine being scanned;
+//! that goroutine's own dump (`gp=0xGP`, status `(scan)`) shows the window as above.
 
 use serde::Serialize;
 
@@ -20,7 +30,7 @@ use crate::sandbox::{Ended, Ran};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Kind {
-    /// The runtime threw a fatal error.
+    /// The runtime died walking a stack: a fatal error, or a fault inside its unwinder.
     Crashed,
     /// No crash within the budget (or a clean exit).
     Survived,
@@ -48,7 +58,8 @@ pub struct Site {
     pub function: String,
     /// Offset from its entry, when printed.
     pub offset: Option<u64>,
-    /// The PC, when printed.
+    /// The PC, when printed (`"0x…"` in JSON).
+    #[serde(with = "twixt_report::model::hex_opt")]
     pub pc: Option<u64>,
     /// Where this came from: `asyncPreempt frame` (the dump) or `unexpected return pc`
     /// (the throw's own line).
@@ -63,7 +74,9 @@ pub struct Classified {
     /// Why, in words (for failed: the status and what was printed; for survived: budget or
     /// clean exit).
     pub reason: String,
-    /// The first `fatal error:` message, without the prefix.
+    /// What the runtime died of: the first `fatal error:` message without the prefix, or
+    /// the fault in its unwinder (`SIGSEGV: segmentation violation in
+    /// runtime.(*unwinder).next (addr=0x118) while runtime.scanstack walked goroutine 22`).
     pub fatal_error: Option<String>,
     /// Where the crashing goroutine was stopped, where the output tells.
     pub site: Option<Site>,
@@ -97,6 +110,16 @@ pub fn classify(ran: &Ran) -> Classified {
             reason: format!("fatal error: {fatal}"),
             fatal_error: Some(fatal.clone()),
             site: crash_site(stderr),
+        };
+    }
+    // Checked before qemu's complaints: qemu also reports the fault ("uncaught target
+    // signal 11") that ended the process.
+    if let Some(fault) = unwinder_fault(stderr) {
+        return Classified {
+            outcome: Kind::Crashed,
+            reason: format!("fault in the runtime's unwinder: {}", fault.describe()),
+            fatal_error: Some(fault.describe()),
+            site: fault.scanned.and_then(|id| preempted_frame(stderr, id)),
         };
     }
     // qemu's own complaints (a thread it could not create at the process limit, a guest
@@ -205,6 +228,110 @@ pub fn first_lines(ran: &Ran, crashed: bool, n: usize) -> Vec<String> {
         .take(n)
         .map(|l| l.to_string())
         .collect()
+}
+
+/// The runtime's unwinder functions: a fault whose PC is in one of these, during a stack
+/// scan, is the walk itself reading what a window left behind.
+const UNWINDER_FUNCTIONS: [&str; 3] = [
+    "runtime.(*unwinder).next(",
+    "runtime.(*unwinder).resolveInternal(",
+    "runtime.gentraceback(",
+];
+
+/// A fault inside the runtime's unwinder while a GC stack scan walked a goroutine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct UnwinderFault {
+    /// `SIGSEGV: segmentation violation`.
+    signal: String,
+    /// The unwinder function that faulted.
+    function: String,
+    /// The faulting address, as printed (`0x118`).
+    addr: Option<String>,
+    /// The goroutine the scan was walking, when its dump can be found.
+    scanned: Option<u64>,
+}
+
+impl UnwinderFault {
+    fn describe(&self) -> String {
+        let addr = self
+            .addr
+            .as_ref()
+            .map(|a| format!(" (addr={a})"))
+            .unwrap_or_default();
+        let whom = self
+            .scanned
+            .map(|id| format!("goroutine {id}"))
+            .unwrap_or_else(|| "a goroutine".into());
+        format!(
+            "{} in {}{addr} while runtime.scanstack walked {whom}",
+            self.signal, self.function
+        )
+    }
+}
+
+/// The fault described in the module documentation: a `SIG...:` line, then a dump whose
+/// first goroutine's top frame is an unwinder function with `runtime.scanstack` below it.
+fn unwinder_fault(text: &str) -> Option<UnwinderFault> {
+    let lines: Vec<&str> = text.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("SIG") && l.contains(": "))?;
+    let signal = lines[at].trim().to_string();
+    let addr = lines.get(at + 1).and_then(|l| {
+        l.split_whitespace()
+            .find_map(|w| w.strip_prefix("addr="))
+            .map(str::to_string)
+    });
+    let header = at
+        + lines[at..]
+            .iter()
+            .position(|l| l.starts_with("goroutine "))?;
+    let body = &lines[header + 1..];
+    let end = body
+        .iter()
+        .position(|l| l.trim().is_empty() || l.starts_with("goroutine "))
+        .unwrap_or(body.len());
+    let body = &body[..end];
+    let top = body.first()?;
+    let function = UNWINDER_FUNCTIONS.iter().find(|f| top.starts_with(*f))?;
+    let scan = body
+        .iter()
+        .find_map(|l| l.strip_prefix("runtime.scanstack("))?;
+    let gp = scan
+        .split([',', ')'])
+        .next()
+        .and_then(|a| a.trim().strip_prefix("0x"))
+        .and_then(|h| u64::from_str_radix(h, 16).ok());
+    Some(UnwinderFault {
+        signal,
+        function: function.trim_end_matches('(').to_string(),
+        addr,
+        scanned: scanned_goroutine(&lines, gp),
+    })
+}
+
+/// The goroutine being scanned: the dump whose header says `gp=0xGP` (go1.23+), else the
+/// only one whose status carries the scan bit (`[runnable (scan)]`).
+fn scanned_goroutine(lines: &[&str], gp: Option<u64>) -> Option<u64> {
+    let id_of = |l: &str| -> Option<u64> {
+        l.strip_prefix("goroutine ")?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    };
+    let headers = || lines.iter().filter(|l| l.starts_with("goroutine "));
+    if let Some(gp) = gp {
+        let tag = format!(" gp={gp:#x} ");
+        if let Some(l) = headers().find(|l| l.contains(&tag)) {
+            return id_of(l);
+        }
+    }
+    let mut scanning = headers().filter(|l| l.contains(" (scan)]"));
+    match (scanning.next(), scanning.next()) {
+        (Some(l), None) => id_of(l),
+        _ => None,
+    }
 }
 
 /// The goroutine the runtime names before it throws, and the function "unexpected return
@@ -336,6 +463,58 @@ mod tests {
         \truntime/preempt_arm64.s:47 +0x9c fp=0x400012ef80 sp=0x400012ed90 pc=0x6d70c\n\
         fatal error: unexpected signal during runtime execution\n\
         panic during panic\n";
+
+    /// go1.23.4, a `twixt fuzz --go` reproducer (leaf frame 0x10010): the GC worker's scan
+    /// of parked goroutine 22 faults in the unwinder (abridged).
+    const GO123_FAULT: &str = "SIGSEGV: segmentation violation\n\
+        PC=0x66128 m=2 sigcode=1 addr=0x118\n\
+        \n\
+        goroutine 0 gp=0x40000028c0 m=2 mp=0x4000038708 [idle]:\n\
+        runtime.(*unwinder).next(0x4000053d10)\n\
+        \truntime/traceback.go:458 +0x188 fp=0x4000053cc0 sp=0x4000053c30 pc=0x66128\n\
+        runtime.scanstack(0x40000808c0, 0x4000021250)\n\
+        \truntime/mgcmark.go:887 +0x290 fp=0x4000053e00 sp=0x4000053cc0 pc=0x2ad20\n\
+        \n\
+        goroutine 21 gp=0x4000080700 m=nil [runnable]:\n\
+        main.drive0(0x0?, 0x0?)\n\
+        \trepro/main.go:39 +0x38 fp=0x40000f3f70 sp=0x40000f3f70 pc=0xaee58\n\
+        \n\
+        goroutine 22 gp=0x40000808c0 m=nil [runnable (scan)]:\n\
+        runtime.asyncPreempt2()\n\
+        \truntime/preempt.go:308 +0x3c fp=0x40000d3d50 sp=0x40000d3d30 pc=0x4408c\n\
+        runtime.asyncPreempt()\n\
+        \truntime/preempt_arm64.s:47 +0x9c fp=0x40000d3f40 sp=0x40000d3d50 pc=0x801dc\n\
+        main.f0(0x0?, 0x64?)\n\
+        \trepro/main.go:33 +0x84 fp=0x40000e3f60 sp=0x40000d3f50 pc=0xaedf4\n\
+        qemu: uncaught target signal 11 (Segmentation fault) - core dumped\n";
+
+    #[test]
+    fn a_fault_in_the_unwinder_is_a_crash_at_the_scanned_goroutines_window() {
+        let c = classify(&ran(GO123_FAULT, Ended::Signal(11)));
+        assert_eq!(c.outcome, Kind::Crashed, "{}", c.reason);
+        assert_eq!(
+            c.fatal_error.as_deref(),
+            Some(
+                "SIGSEGV: segmentation violation in runtime.(*unwinder).next (addr=0x118) \
+                 while runtime.scanstack walked goroutine 22"
+            )
+        );
+        let site = c.site.unwrap();
+        assert_eq!(
+            (site.goroutine, site.function.as_str(), site.offset, site.pc),
+            (Some(22), "main.f0", Some(0x84), Some(0xaedf4))
+        );
+        // Without the gp= tags (go1.19's headers), the scan bit names the goroutine.
+        let old = GO123_FAULT
+            .replace(" gp=0x40000808c0 m=nil", "")
+            .replace(" gp=0x4000080700 m=nil", "");
+        let site = classify(&ran(&old, Ended::Signal(11))).site.unwrap();
+        assert_eq!(site.goroutine, Some(22));
+        // A fault anywhere else is not an unwinder crash.
+        let elsewhere = GO123_FAULT.replace("runtime.(*unwinder).next(", "main.f0(");
+        let f = classify(&ran(&elsewhere, Ended::Signal(11)));
+        assert_eq!(f.outcome, Kind::Failed, "{}", f.reason);
+    }
 
     fn ran(stderr: &str, ended: Ended) -> Ran {
         Ran {

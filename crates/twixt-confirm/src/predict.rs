@@ -20,11 +20,13 @@ use crate::outcome::Site;
 pub struct Window {
     /// Function name.
     pub function: String,
-    /// PC of the boundary.
+    /// PC of the boundary (`"0x…"` in JSON, as in scan reports).
+    #[serde(with = "twixt_report::model::hex")]
     pub pc: u64,
     /// Offset from the entry.
     pub offset: u64,
     /// Where a preemption there resumes, when not the PC itself.
+    #[serde(with = "twixt_report::model::hex_opt")]
     pub resume_pc: Option<u64>,
     /// The instruction at the boundary.
     pub instruction: String,

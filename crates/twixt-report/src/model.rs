@@ -13,14 +13,17 @@ use std::fmt;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// `u64` as `"0x…"` in JSON.
-mod hex {
+/// `u64` as `"0x…"` in JSON (`#[serde(with = "twixt_report::model::hex")]`), for every
+/// report that prints a PC.
+pub mod hex {
     use super::*;
 
+    /// Writes `v` as `"0x…"`.
     pub fn serialize<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&format!("{v:#x}"))
     }
 
+    /// Reads `"0x…"` (or bare hex digits).
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
         let text = String::deserialize(d)?;
         super::parse_hex(&text)
@@ -29,9 +32,10 @@ mod hex {
 }
 
 /// `Option<u64>` as `"0x…"` or `null` in JSON.
-mod hex_opt {
+pub mod hex_opt {
     use super::*;
 
+    /// Writes `v` as `"0x…"` or `null`.
     pub fn serialize<S: Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
         match v {
             Some(v) => s.serialize_some(&format!("{v:#x}")),
@@ -39,6 +43,7 @@ mod hex_opt {
         }
     }
 
+    /// Reads `"0x…"` or `null`.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
         match Option::<String>::deserialize(d)? {
             None => Ok(None),

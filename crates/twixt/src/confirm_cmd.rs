@@ -30,8 +30,9 @@ group killed at the timeout. Run only programs you are prepared to run.";
     PATH is an arm64 Go binary or a reproducer directory written by `twixt fuzz --go` (its main.go\n\
     is a stress driver: -func NAME, -seconds S, -gc=false, -trace FILE). The run gets\n\
     GOTRACEBACK=system and no other environment.\n\n\
-    Outcome: crashed (a runtime `fatal error:`), survived (no crash within --timeout, in every\n\
-    run, or a clean exit), failed (any other end). Exit status: 1 crashed, 0 survived, 2 failed\n\
+    Outcome: crashed (a runtime `fatal error:`, or a fault inside the runtime's unwinder during a\n\
+    GC stack scan), survived (no crash within --timeout, in every run, or a clean exit), failed\n\
+    (any other end). Exit status: 1 crashed, 0 survived, 2 failed\n\
     or error. Needs qemu-aarch64-static (Debian's qemu-user-static; scripts/bootstrap installs it).")]
 pub struct ConfirmArgs {
     /// An arm64 Go binary, or a reproducer directory from `twixt fuzz --go`.
