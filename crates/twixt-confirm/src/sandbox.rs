@@ -318,6 +318,12 @@ pub fn run(launch: &Launch) -> Result<Ran, String> {
             launch.program.display()
         )
     })?;
+    // The copy is what runs, so it is executable whatever the original's mode: the toolchain
+    // binaries scripts/realworld unpacks are 0644, and qemu-user refuses a file without the
+    // execute bit with a bare exit status 1 and no message.
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| format!("{}: cannot make it executable: {e}", prog.display()))?;
     let uid = run_uid();
     if s.root {
         for p in [&work.0, &prog] {
