@@ -274,133 +274,189 @@ impl Program {
 
 /// The Go declaration(s) of function `i`.
 fn render_func(i: usize, shape: &Shape) -> String {
+    let func = FuncSource::new(i, shape);
     let mut out = String::new();
-    let generic = shape.kind == Kind::Generic;
-    let elem = if generic { "T" } else { "uint" };
-    // Widen to the element type, or narrow back to uint for callee.
-    let to_elem = |e: &str| {
-        if generic {
+    func.types(&mut out);
+    func.header(&mut out);
+    func.body(&mut out);
+    out
+}
+
+/// Function `i` with its shape, and what its source is written in terms of.
+struct FuncSource<'s> {
+    i: usize,
+    shape: &'s Shape,
+    /// A generic function: its locals are of the type parameter `T`.
+    generic: bool,
+    /// The element type of the locals, the parameter `i` and the first result.
+    elem: &'static str,
+    /// A method: the receiver is a struct of `recv_words` words.
+    receiver: bool,
+    recv_words: u32,
+    /// Whether a by-value struct parameter `p` follows `i`.
+    arg: bool,
+}
+
+impl<'s> FuncSource<'s> {
+    /// Function `i` of `shape`.
+    fn new(i: usize, shape: &'s Shape) -> Self {
+        let generic = shape.kind == Kind::Generic;
+        let receiver = shape.kind == Kind::Method;
+        FuncSource {
+            i,
+            shape,
+            generic,
+            elem: if generic { "T" } else { "uint" },
+            receiver,
+            recv_words: shape.arg_words.max(1),
+            arg: !receiver && shape.arg_words > 0,
+        }
+    }
+
+    /// Widens `e` to the element type.
+    fn to_elem(&self, e: &str) -> String {
+        if self.generic {
             format!("T({e})")
         } else {
             e.to_string()
         }
-    };
-    let to_uint = |e: &str| {
-        if generic {
+    }
+
+    /// Narrows `e` back to uint, for callee.
+    fn to_uint(&self, e: &str) -> String {
+        if self.generic {
             format!("uint({e})")
         } else {
             e.to_string()
         }
-    };
-    // Parameters and results beyond `i` and the first result.
-    let receiver = shape.kind == Kind::Method;
-    let recv_words = shape.arg_words.max(1);
-    let arg = !receiver && shape.arg_words > 0;
-    if receiver {
-        out.push_str(&words_type(&format!("T{i}"), recv_words));
     }
-    if arg {
-        out.push_str(&words_type(&format!("P{i}"), shape.arg_words));
-    }
-    if shape.result_words > 0 {
-        out.push_str(&words_type(&format!("R{i}"), shape.result_words));
-    }
-    let mut params = format!("i {elem}");
-    if arg {
-        let _ = write!(params, ", p P{i}");
-    }
-    let results = if shape.result_words > 0 {
-        format!("({elem}, R{i})")
-    } else {
-        elem.to_string()
-    };
-    let locals = shape
-        .frame
-        .saturating_sub(16 + if shape.calls { 16 } else { 0 })
-        .max(16)
-        & !15;
-    let arrays: Vec<u64> = pieces(locals).iter().map(|b| b / 8).collect();
-    let _ = writeln!(
-        out,
-        "// {}: {}.",
-        if receiver {
-            format!("T{i}.m")
-        } else {
-            format!("f{i}")
-        },
-        shape.describe()
-    );
-    match shape.kind {
-        Kind::Func => {
-            let _ = writeln!(out, "//\n//go:noinline\nfunc f{i}({params}) {results} {{");
-        }
-        Kind::Generic => {
-            let _ = writeln!(
-                out,
-                "//\n//go:noinline\nfunc f{i}[T ~uint]({params}) {results} {{"
-            );
-        }
-        Kind::Method => {
-            let _ = writeln!(
-                out,
-                "//\n//go:noinline\nfunc (r T{i}) m({params}) {results} {{"
-            );
-        }
-        Kind::Closure => {
-            let _ = writeln!(out, "var f{i} = func({params}) {results} {{");
-        }
-    }
-    for (k, n) in arrays.iter().enumerate() {
-        let _ = writeln!(out, "\tvar a{k} [{n}]{elem}");
-    }
-    for (k, n) in arrays.iter().enumerate() {
-        let _ = writeln!(out, "\ta{k}[{}] = i", index("i", *n));
-    }
-    if shape.calls {
-        let _ = writeln!(
-            out,
-            "\tj := {}",
-            to_elem(&format!("callee({})", to_uint("i")))
-        );
-    } else {
-        out.push_str("\tj := i >> 1\n");
-    }
-    for _ in 0..shape.defers {
-        let _ = writeln!(out, "\tdefer callee({})", to_uint("i"));
-    }
-    let _ = writeln!(out, "\tvar s {elem}");
-    for (k, n) in arrays.iter().enumerate() {
-        let _ = writeln!(out, "\ts += a{k}[{}]", index("(s+j)", *n));
-    }
-    if receiver {
-        let idx = index("i", u64::from(recv_words));
-        let _ = writeln!(out, "\ts += r.w[{idx}]");
-    }
-    if arg {
-        let idx = index("i", u64::from(shape.arg_words));
-        let _ = writeln!(out, "\ts += {}", to_elem(&format!("p.w[{idx}]")));
-    }
-    let ret = |e: &str| {
-        if shape.result_words > 0 {
+
+    /// `return e`, with the struct result when there is one.
+    fn ret(&self, e: &str) -> String {
+        if self.shape.result_words > 0 {
             format!("return {e}, res")
         } else {
             format!("return {e}")
         }
-    };
-    if shape.result_words > 0 {
-        let idx = index("j", u64::from(shape.result_words));
-        let _ = writeln!(out, "\tvar res R{i}\n\tres.w[{idx}] = {}", to_uint("s"));
     }
-    for r in 1..shape.returns {
+
+    /// The struct types of the receiver, the parameter and the result (parameters and
+    /// results beyond `i` and the first result).
+    fn types(&self, out: &mut String) {
+        let (i, shape) = (self.i, self.shape);
+        if self.receiver {
+            out.push_str(&words_type(&format!("T{i}"), self.recv_words));
+        }
+        if self.arg {
+            out.push_str(&words_type(&format!("P{i}"), shape.arg_words));
+        }
+        if shape.result_words > 0 {
+            out.push_str(&words_type(&format!("R{i}"), shape.result_words));
+        }
+    }
+
+    /// The comment describing the shape and the declaration's first line.
+    fn header(&self, out: &mut String) {
+        let (i, shape, elem) = (self.i, self.shape, self.elem);
+        let mut params = format!("i {elem}");
+        if self.arg {
+            let _ = write!(params, ", p P{i}");
+        }
+        let results = if shape.result_words > 0 {
+            format!("({elem}, R{i})")
+        } else {
+            elem.to_string()
+        };
         let _ = writeln!(
             out,
-            "\tif s&{} == 0 {{\n\t\t{}\n\t}}",
-            1u32 << r,
-            ret(&format!("s + {r}"))
+            "// {}: {}.",
+            if self.receiver {
+                format!("T{i}.m")
+            } else {
+                format!("f{i}")
+            },
+            shape.describe()
         );
+        match shape.kind {
+            Kind::Func => {
+                let _ = writeln!(out, "//\n//go:noinline\nfunc f{i}({params}) {results} {{");
+            }
+            Kind::Generic => {
+                let _ = writeln!(
+                    out,
+                    "//\n//go:noinline\nfunc f{i}[T ~uint]({params}) {results} {{"
+                );
+            }
+            Kind::Method => {
+                let _ = writeln!(
+                    out,
+                    "//\n//go:noinline\nfunc (r T{i}) m({params}) {results} {{"
+                );
+            }
+            Kind::Closure => {
+                let _ = writeln!(out, "var f{i} = func({params}) {results} {{");
+            }
+        }
     }
-    let _ = writeln!(out, "\t{}\n}}", ret("s"));
-    out
+
+    /// The body: the arrays that make the frame, all live at once, the call or defers,
+    /// and the returns.
+    fn body(&self, out: &mut String) {
+        let (i, shape, elem) = (self.i, self.shape, self.elem);
+        let locals = shape
+            .frame
+            .saturating_sub(16 + if shape.calls { 16 } else { 0 })
+            .max(16)
+            & !15;
+        let arrays: Vec<u64> = pieces(locals).iter().map(|b| b / 8).collect();
+        for (k, n) in arrays.iter().enumerate() {
+            let _ = writeln!(out, "\tvar a{k} [{n}]{elem}");
+        }
+        for (k, n) in arrays.iter().enumerate() {
+            let _ = writeln!(out, "\ta{k}[{}] = i", index("i", *n));
+        }
+        if shape.calls {
+            let _ = writeln!(
+                out,
+                "\tj := {}",
+                self.to_elem(&format!("callee({})", self.to_uint("i")))
+            );
+        } else {
+            out.push_str("\tj := i >> 1\n");
+        }
+        for _ in 0..shape.defers {
+            let _ = writeln!(out, "\tdefer callee({})", self.to_uint("i"));
+        }
+        let _ = writeln!(out, "\tvar s {elem}");
+        for (k, n) in arrays.iter().enumerate() {
+            let _ = writeln!(out, "\ts += a{k}[{}]", index("(s+j)", *n));
+        }
+        if self.receiver {
+            let idx = index("i", u64::from(self.recv_words));
+            let _ = writeln!(out, "\ts += r.w[{idx}]");
+        }
+        if self.arg {
+            let idx = index("i", u64::from(shape.arg_words));
+            let _ = writeln!(out, "\ts += {}", self.to_elem(&format!("p.w[{idx}]")));
+        }
+        if shape.result_words > 0 {
+            let idx = index("j", u64::from(shape.result_words));
+            let _ = writeln!(
+                out,
+                "\tvar res R{i}\n\tres.w[{idx}] = {}",
+                self.to_uint("s")
+            );
+        }
+        for r in 1..shape.returns {
+            let _ = writeln!(
+                out,
+                "\tif s&{} == 0 {{\n\t\t{}\n\t}}",
+                1u32 << r,
+                self.ret(&format!("s + {r}"))
+            );
+        }
+        let _ = writeln!(out, "\t{}\n}}", self.ret("s"));
+    }
 }
 
 /// The guarded call of function `i` in `main`.
