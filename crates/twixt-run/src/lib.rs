@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use twixt_arm64::Flow;
 use twixt_check::finding::{FpEvidence, FpWalkEvidence, Site};
-use twixt_check::{Finding, GoProgram, Severity};
+use twixt_check::{GoProgram, Severity};
 use twixt_emu::Layout;
 use twixt_emu::call::{Cpu, Exit, Machine, Regs, Snapshot, Step, Stepper};
 use twixt_gopclntab::PcRun;
@@ -30,7 +30,7 @@ use twixt_unwind::preempt::{
     AsyncPreemptFrame, Decision, GoVersion, Interrupted, SafePointFacts, SaveArea, decide,
     push_call,
 };
-use twixt_unwind::verdict::{Judgement, TrueFrame, Verdict, judge};
+use twixt_unwind::verdict::{TrueFrame, Verdict, judge};
 
 pub use args::Arg;
 use report::{
@@ -398,11 +398,7 @@ impl Tracker<'_, '_, '_> {
         let first = checks.seen.insert(key, ()).is_none();
         let count = self.count;
         if !first {
-            for ((fpc, _, d, _), f) in checks.findings.iter_mut() {
-                if *fpc == pc && *d == depth {
-                    f.visits += 1;
-                }
-            }
+            checks.count_visit(pc, depth);
             return;
         }
         checks.boundaries += 1;
@@ -413,135 +409,34 @@ impl Tracker<'_, '_, '_> {
         let decision = ctx.decision(&mut checks.meta_cache, pc);
         let entry_sp = self.shadow.last().map_or(ctx.top_sp, |s| s.entry_sp);
         // `func_at` found the function above, so the decision exists.
-        let Some(decided) = decision.clone() else {
+        let Some(decided) = decision else {
             return;
         };
-        let at = Interrupt {
-            pc,
-            sp,
-            lr: cpu.x(30),
-            r29: cpu.x(29),
+        let boundary = Boundary {
+            ctx,
+            f,
+            mem: &mem,
+            at: Interrupt {
+                pc,
+                sp,
+                lr: cpu.x(30),
+                r29: cpu.x(29),
+            },
+            entry_sp,
+            depth,
+            shadow: &self.shadow,
         };
-        let rules = Rules {
-            version: ctx.version,
-            async_preempt: ctx.ap,
-            stktopsp: ctx.top_sp,
-            max_frames: MAX_FRAMES,
-        };
-        let shadow = &self.shadow;
-        let check = check_go(ctx.prog, &mem, &rules, at, decided, |at_pc| {
-            ctx.truth(at_pc, sp, shadow)
-        });
-        let go_finding = (!check.is_ok()).then(|| {
-            let judged_pc = match check.resume_pc {
-                Some(resume) if check.preemptible => resume,
-                _ => pc,
-            };
-            let truth = ctx.truth(judged_pc, sp, shadow);
-            let severity = if check.preemptible {
-                Severity::Preemptible
-            } else {
-                Severity::SignalOnly
-            };
-            let resume = (check.preemptible && judged_pc != pc).then_some(judged_pc);
-            let chain = ctx.chain_go(&truth, &check.traceback, check.skip);
-            (check.judgement.clone(), severity, resume, chain)
-        });
-        if let Some((j, severity, resume, chain)) = go_finding {
-            let finding = go_finding_of(ctx, f, pc, sp, entry_sp, &j, severity, resume, &mem);
-            checks.findings.insert(
-                (pc, "go".into(), depth, 0),
-                RunFinding {
-                    finding,
-                    depth,
-                    chain,
-                    visits: 1,
-                },
-            );
+        if let Some(finding) = boundary.go_finding(decided.clone()) {
+            checks.findings.insert((pc, "go".into(), depth, 0), finding);
         }
-        // The frame-pointer walk (the same rules as scan: `boundary::check_fp`).
-        let preemptible = matches!(decision, Some(Decision::Preempt { .. }));
-        let rets: Vec<u64> = self.shadow.iter().rev().map(|s| s.ret_pc).collect();
-        let caller_fp = self.shadow.last().map_or(0, |s| s.caller_fp);
-        let FpCheck {
-            trace,
-            judgement: fj,
-        } = check_fp(
-            &mem,
-            at,
-            preemptible,
-            f.info.entry..f.end,
-            &rets,
-            caller_fp,
-            MAX_FRAMES,
-        );
-        let start = FpStart {
-            pc,
-            sp,
-            fp: cpu.x(29),
-        };
-        if fj.verdict != FpVerdict::Ok {
-            let skip = usize::from(start.fp == caller_fp && !rets.is_empty());
-            let truth: Vec<String> = std::iter::once(pc)
-                .chain(rets.iter().copied())
-                .map(|p| ctx.symbolize(p))
-                .collect();
-            let mut unwound: Vec<String> = trace.pcs().iter().map(|&p| ctx.symbolize(p)).collect();
-            // A skipped direct caller is by design: show the walk aligned with the truth.
-            if skip == 1 && !unwound.is_empty() {
-                unwound.insert(1, "(skipped: caller's R29)".into());
-            }
-            let n = truth.len().max(unwound.len());
-            let chain = (0..n)
-                .map(|i| ChainFrame {
-                    truth: truth.get(i).cloned().unwrap_or_else(|| "-".into()),
-                    unwound: unwound.get(i).cloned(),
-                })
-                .collect();
-            let severity = if preemptible {
-                Severity::Preemptible
-            } else {
-                Severity::SignalOnly
-            };
-            // The same evidence and the same finding as scan gives for this boundary.
-            let evidence =
-                FpWalkEvidence::of(&trace, &fj, &mem, sp, cpu.x(29), |v| ctx.symbolize(v));
-            let expected_slot = fj
-                .expected
-                .and_then(|want| true_return_slot(f, entry_sp, want, &mem));
-            let finding = Site::at(ctx.prog, f, pc, sp, entry_sp, severity).fp_finding(
-                &fj,
-                FpEvidence {
-                    resume_pc: match decision {
-                        Some(Decision::Preempt { resume_pc }) if resume_pc != pc => Some(resume_pc),
-                        _ => None,
-                    },
-                    slot: evidence.slot,
-                    read: evidence.read,
-                    expected_fallback: 0,
-                    true_return_slot: expected_slot,
-                    r29: cpu.x(29),
-                    outcome: evidence.outcome,
-                },
-                |v| ctx.symbolize(v),
-            );
-            checks.findings.insert(
-                (pc, "fp".into(), depth, 0),
-                RunFinding {
-                    finding,
-                    depth,
-                    chain,
-                    visits: 1,
-                },
-            );
+        if let Some(finding) = boundary.fp_finding(&decided) {
+            checks.findings.insert((pc, "fp".into(), depth, 0), finding);
         }
         // Injection candidates: the first visit of each boundary in each chain depth.
         if checks.want_candidates && checks.candidate_pcs.insert((pc, depth)) {
-            let cand = match decision {
-                Some(Decision::Preempt { resume_pc }) => Some((resume_pc, None)),
-                Some(Decision::Refuse(r)) if checks.all_boundaries => {
-                    Some((pc, Some(r.to_string())))
-                }
+            let cand = match decided {
+                Decision::Preempt { resume_pc } => Some((resume_pc, None)),
+                Decision::Refuse(r) if checks.all_boundaries => Some((pc, Some(r.to_string()))),
                 _ => None,
             };
             if let Some((resume_pc, refused)) = cand {
@@ -560,6 +455,173 @@ impl Tracker<'_, '_, '_> {
     }
 }
 
+impl Checks {
+    /// Counts another visit of a boundary already checked in every finding made there.
+    fn count_visit(&mut self, pc: u64, depth: usize) {
+        for ((fpc, _, d, _), f) in self.findings.iter_mut() {
+            if *fpc == pc && *d == depth {
+                f.visits += 1;
+            }
+        }
+    }
+}
+
+/// One boundary checked in pass 1: the function, the registers and memory there, and the
+/// shadow stack that is the truth.
+struct Boundary<'b, 'p, 'a> {
+    ctx: &'b Ctx<'p, 'a>,
+    f: &'b twixt_check::FuncMeta,
+    mem: &'b dyn Memory,
+    at: Interrupt,
+    /// SP at the function's entry (the top of the goroutine stack for the called function).
+    entry_sp: u64,
+    /// Calls below the called function.
+    depth: usize,
+    shadow: &'b [Shadow],
+}
+
+impl Boundary<'_, '_, '_> {
+    /// The Go unwinder's finding here (the same rules as scan: `boundary::check_go`), if its
+    /// walk goes wrong.
+    fn go_finding(&self, decided: Decision) -> Option<RunFinding> {
+        let (ctx, pc, sp) = (self.ctx, self.at.pc, self.at.sp);
+        let rules = Rules {
+            version: ctx.version,
+            async_preempt: ctx.ap,
+            stktopsp: ctx.top_sp,
+            max_frames: MAX_FRAMES,
+        };
+        let check = check_go(ctx.prog, self.mem, &rules, self.at, decided, |at_pc| {
+            ctx.truth(at_pc, sp, self.shadow)
+        });
+        if check.is_ok() {
+            return None;
+        }
+        let judged_pc = match check.resume_pc {
+            Some(resume) if check.preemptible => resume,
+            _ => pc,
+        };
+        let truth = ctx.truth(judged_pc, sp, self.shadow);
+        let severity = if check.preemptible {
+            Severity::Preemptible
+        } else {
+            Severity::SignalOnly
+        };
+        let resume = (check.preemptible && judged_pc != pc).then_some(judged_pc);
+        let chain = ctx.chain_go(&truth, &check.traceback, check.skip);
+        let j = &check.judgement;
+        let expected = j.expected.map(|t| t.pc).unwrap_or(0);
+        let expected_slot = true_return_slot(self.f, self.entry_sp, expected, self.mem);
+        let finding = self
+            .site(severity)
+            .go_finding(j, resume, 0, expected_slot, |v| ctx.symbolize(v));
+        Some(RunFinding {
+            finding,
+            depth: self.depth,
+            chain,
+            visits: 1,
+        })
+    }
+
+    /// The frame-pointer walk's finding here (the same rules as scan:
+    /// `boundary::check_fp`), if it goes wrong.
+    fn fp_finding(&self, decided: &Decision) -> Option<RunFinding> {
+        let (ctx, f, pc, sp) = (self.ctx, self.f, self.at.pc, self.at.sp);
+        let preemptible = matches!(decided, Decision::Preempt { .. });
+        let rets: Vec<u64> = self.shadow.iter().rev().map(|s| s.ret_pc).collect();
+        let caller_fp = self.shadow.last().map_or(0, |s| s.caller_fp);
+        let FpCheck {
+            trace,
+            judgement: fj,
+        } = check_fp(
+            self.mem,
+            self.at,
+            preemptible,
+            f.info.entry..f.end,
+            &rets,
+            caller_fp,
+            MAX_FRAMES,
+        );
+        if fj.verdict == FpVerdict::Ok {
+            return None;
+        }
+        let start = FpStart {
+            pc,
+            sp,
+            fp: self.at.r29,
+        };
+        let skip = usize::from(start.fp == caller_fp && !rets.is_empty());
+        let chain = self.fp_chain(&rets, &trace.pcs(), skip);
+        let severity = if preemptible {
+            Severity::Preemptible
+        } else {
+            Severity::SignalOnly
+        };
+        // The same evidence and the same finding as scan gives for this boundary.
+        let evidence =
+            FpWalkEvidence::of(&trace, &fj, self.mem, sp, self.at.r29, |v| ctx.symbolize(v));
+        let expected_slot = fj
+            .expected
+            .and_then(|want| true_return_slot(f, self.entry_sp, want, self.mem));
+        let finding = self.site(severity).fp_finding(
+            &fj,
+            FpEvidence {
+                resume_pc: match decided {
+                    Decision::Preempt { resume_pc } if *resume_pc != pc => Some(*resume_pc),
+                    _ => None,
+                },
+                slot: evidence.slot,
+                read: evidence.read,
+                expected_fallback: 0,
+                true_return_slot: expected_slot,
+                r29: self.at.r29,
+                outcome: evidence.outcome,
+            },
+            |v| ctx.symbolize(v),
+        );
+        Some(RunFinding {
+            finding,
+            depth: self.depth,
+            chain,
+            visits: 1,
+        })
+    }
+
+    /// The true chain (this PC, then the shadow stack's return PCs `rets`) beside the
+    /// frame-pointer walk's PCs, `skip` telling whether the walk skipped the direct caller.
+    fn fp_chain(&self, rets: &[u64], walked: &[u64], skip: usize) -> Vec<ChainFrame> {
+        let ctx = self.ctx;
+        let truth: Vec<String> = std::iter::once(self.at.pc)
+            .chain(rets.iter().copied())
+            .map(|p| ctx.symbolize(p))
+            .collect();
+        let mut unwound: Vec<String> = walked.iter().map(|&p| ctx.symbolize(p)).collect();
+        // A skipped direct caller is by design: show the walk aligned with the truth.
+        if skip == 1 && !unwound.is_empty() {
+            unwound.insert(1, "(skipped: caller's R29)".into());
+        }
+        let n = truth.len().max(unwound.len());
+        (0..n)
+            .map(|i| ChainFrame {
+                truth: truth.get(i).cloned().unwrap_or_else(|| "-".into()),
+                unwound: unwound.get(i).cloned(),
+            })
+            .collect()
+    }
+
+    /// Where a finding here is (function, instruction, line, frame) with `severity`.
+    fn site(&self, severity: Severity) -> Site {
+        Site::at(
+            self.ctx.prog,
+            self.f,
+            self.at.pc,
+            self.at.sp,
+            self.entry_sp,
+            severity,
+        )
+    }
+}
+
 /// The frame's LR slot, once the prologue has saved the true return PC `expected` there.
 fn true_return_slot(
     f: &twixt_check::FuncMeta,
@@ -571,29 +633,6 @@ fn true_return_slot(
     (frame_size > 0)
         .then(|| entry_sp.wrapping_sub(frame_size))
         .filter(|&slot| mem.read_u64(slot) == Some(expected))
-}
-
-#[allow(clippy::too_many_arguments)]
-fn go_finding_of(
-    ctx: &Ctx<'_, '_>,
-    f: &twixt_check::FuncMeta,
-    pc: u64,
-    sp: u64,
-    entry_sp: u64,
-    j: &Judgement,
-    severity: Severity,
-    resume: Option<u64>,
-    mem: &dyn Memory,
-) -> Finding {
-    let expected = j.expected.map(|t| t.pc).unwrap_or(0);
-    let expected_slot = true_return_slot(f, entry_sp, expected, mem);
-    twixt_check::finding::Site::at(ctx.prog, f, pc, sp, entry_sp, severity).go_finding(
-        j,
-        resume,
-        0,
-        expected_slot,
-        |v| ctx.symbolize(v),
-    )
 }
 
 /// The end state of a call, for comparisons.
