@@ -916,7 +916,6 @@ fn emulate<S: Stepper>(
     let mut r = machine.regs();
     let lr = r.x[30];
     let from = ctx.symbolize(lr.wrapping_sub(4));
-    let stop = |reason: String| Ok(Some(Outcome::Unanalysed { reason }));
     let ret = |machine: &mut Machine<'_, S>, r: &mut Regs| -> Result<Option<Outcome>, _> {
         r.pc = lr;
         machine.set_regs(r)?;
@@ -927,13 +926,13 @@ fn emulate<S: Stepper>(
             function: name,
             from,
         })),
-        Action::Morestack => stop(format!(
+        Action::Morestack => unanalysed(format!(
             "calls {name} from {from}: the stack check failed although g.stackguard0 is low"
         )),
-        Action::WriteBarrier => stop(format!(
+        Action::WriteBarrier => unanalysed(format!(
             "calls {name} from {from}: a write barrier although runtime.writeBarrier is 0"
         )),
-        Action::Unsupported => stop(format!("calls {name} (from {from})")),
+        Action::Unsupported => unanalysed(format!("calls {name} (from {from})")),
         Action::Nanotime => {
             env.clock += 1;
             r.x[0] = 1_000_000_000 + env.clock * 1_000_000;
@@ -947,89 +946,135 @@ fn emulate<S: Stepper>(
             ret(machine, &mut r)
         }
         Action::NewObject | Action::Malloc | Action::MakeSlice => {
-            let size = match action {
-                Action::NewObject => match machine.read_u64(r.x[0]) {
-                    Some(s) => s,
-                    None => return stop(format!("calls {name} with an unreadable type")),
-                },
-                Action::Malloc => r.x[0],
-                _ => {
-                    let elem = machine.read_u64(r.x[0]).unwrap_or(u64::MAX);
-                    let (len, cap) = (r.x[1] as i64, r.x[2] as i64);
-                    match elem.checked_mul(cap as u64) {
-                        Some(m) if len >= 0 && len <= cap && m <= 1 << 30 => m,
-                        _ => {
-                            return Ok(Some(Outcome::Panicked {
-                                function: "runtime.panicmakeslicelen".into(),
-                                from,
-                            }));
-                        }
-                    }
-                }
-            };
-            if size > 1 << 30 {
-                return stop(format!("calls {name} for {size} bytes"));
+            let reached = Reached { name, from };
+            match emulate_alloc(ctx, machine, env, action, &reached, &mut r)? {
+                Some(end) => Ok(Some(end)),
+                None => ret(machine, &mut r),
             }
-            let p = if size == 0 {
-                ctx.zerobase.unwrap_or_else(|| alloc(machine, env, 1))
-            } else {
-                alloc(machine, env, size)
-            };
-            if p == 0 {
-                return stop(format!("calls {name}: the harness heap is exhausted"));
-            }
-            r.x[0] = p;
-            ret(machine, &mut r)
         }
         Action::GrowSlice => {
-            let (old_ptr, new_len, old_cap, num, et) =
-                (r.x[0], r.x[1] as i64, r.x[2] as i64, r.x[3] as i64, r.x[4]);
-            let (Some(size), Some(ptrbytes)) =
-                (machine.read_u64(et), machine.read_u64(et.wrapping_add(8)))
-            else {
-                return stop(format!("calls {name} with an unreadable element type"));
-            };
-            let old_len = new_len.wrapping_sub(num);
-            if new_len < 0 || old_len < 0 {
-                return Ok(Some(Outcome::Panicked {
-                    function: "runtime.panicmakeslicelen".into(),
-                    from,
-                }));
+            let reached = Reached { name, from };
+            match emulate_growslice(ctx, machine, env, &reached, &mut r)? {
+                Some(end) => Ok(Some(end)),
+                None => ret(machine, &mut r),
             }
-            let mut cap = runtime::next_slice_cap(new_len, old_cap);
-            let mut bytes = 0u64;
-            if size > 0 {
-                let Some(mem) = (cap as u64).checked_mul(size) else {
-                    return stop(format!("calls {name}: capacity overflows"));
-                };
-                let rounded = runtime::round_up_size(mem, ptrbytes == 0, ctx.version.minor >= 22);
-                cap = (rounded / size) as i64;
-                bytes = rounded;
-            }
-            if bytes > 1 << 30 {
-                return stop(format!("calls {name} for {bytes} bytes"));
-            }
-            let p = if bytes == 0 {
-                ctx.zerobase.unwrap_or(0)
-            } else {
-                alloc(machine, env, bytes)
-            };
-            if bytes > 0 && p == 0 {
-                return stop(format!("calls {name}: the harness heap is exhausted"));
-            }
-            let copy = (old_len as u64).saturating_mul(size);
-            if copy > 0 {
-                let Some(old) = machine.read(old_ptr, copy as usize) else {
-                    return stop(format!("calls {name} with an unreadable old array"));
-                };
-                machine.write(p, &old)?;
-            }
-            r.x[0] = p;
-            r.x[1] = new_len as u64;
-            r.x[2] = cap as u64;
-            ret(machine, &mut r)
         }
     }
+}
+
+/// A runtime entry point the call reached: its name and the caller's position.
+struct Reached {
+    name: String,
+    from: String,
+}
+
+/// Ends the call as unanalysed for `reason`.
+fn unanalysed(reason: String) -> Result<Option<Outcome>, twixt_emu::EmuError> {
+    Ok(Some(Outcome::Unanalysed { reason }))
+}
+
+/// `runtime.newobject`, `mallocgc` or `makeslice`: allocates from the harness heap and sets
+/// the result in `r`; `Some(outcome)` ends the call instead.
+fn emulate_alloc<S: Stepper>(
+    ctx: &Ctx<'_, '_>,
+    machine: &mut Machine<'_, S>,
+    env: &mut Env,
+    action: Action,
+    reached: &Reached,
+    r: &mut Regs,
+) -> Result<Option<Outcome>, twixt_emu::EmuError> {
+    let Reached { name, from } = reached;
+    let size = match action {
+        Action::NewObject => match machine.read_u64(r.x[0]) {
+            Some(s) => s,
+            None => return unanalysed(format!("calls {name} with an unreadable type")),
+        },
+        Action::Malloc => r.x[0],
+        _ => {
+            let elem = machine.read_u64(r.x[0]).unwrap_or(u64::MAX);
+            let (len, cap) = (r.x[1] as i64, r.x[2] as i64);
+            match elem.checked_mul(cap as u64) {
+                Some(m) if len >= 0 && len <= cap && m <= 1 << 30 => m,
+                _ => {
+                    return Ok(Some(Outcome::Panicked {
+                        function: "runtime.panicmakeslicelen".into(),
+                        from: from.clone(),
+                    }));
+                }
+            }
+        }
+    };
+    if size > 1 << 30 {
+        return unanalysed(format!("calls {name} for {size} bytes"));
+    }
+    let p = if size == 0 {
+        ctx.zerobase.unwrap_or_else(|| alloc(machine, env, 1))
+    } else {
+        alloc(machine, env, size)
+    };
+    if p == 0 {
+        return unanalysed(format!("calls {name}: the harness heap is exhausted"));
+    }
+    r.x[0] = p;
+    Ok(None)
+}
+
+/// `runtime.growslice`: allocates the grown array (rounded up to a size class as the
+/// runtime does, which decides the new capacity), copies the old elements and sets the
+/// results in `r`; `Some(outcome)` ends the call instead.
+fn emulate_growslice<S: Stepper>(
+    ctx: &Ctx<'_, '_>,
+    machine: &mut Machine<'_, S>,
+    env: &mut Env,
+    reached: &Reached,
+    r: &mut Regs,
+) -> Result<Option<Outcome>, twixt_emu::EmuError> {
+    let Reached { name, from } = reached;
+    let (old_ptr, new_len, old_cap, num, et) =
+        (r.x[0], r.x[1] as i64, r.x[2] as i64, r.x[3] as i64, r.x[4]);
+    let (Some(size), Some(ptrbytes)) = (machine.read_u64(et), machine.read_u64(et.wrapping_add(8)))
+    else {
+        return unanalysed(format!("calls {name} with an unreadable element type"));
+    };
+    let old_len = new_len.wrapping_sub(num);
+    if new_len < 0 || old_len < 0 {
+        return Ok(Some(Outcome::Panicked {
+            function: "runtime.panicmakeslicelen".into(),
+            from: from.clone(),
+        }));
+    }
+    let mut cap = runtime::next_slice_cap(new_len, old_cap);
+    let mut bytes = 0u64;
+    if size > 0 {
+        let Some(mem) = (cap as u64).checked_mul(size) else {
+            return unanalysed(format!("calls {name}: capacity overflows"));
+        };
+        let rounded = runtime::round_up_size(mem, ptrbytes == 0, ctx.version.minor >= 22);
+        cap = (rounded / size) as i64;
+        bytes = rounded;
+    }
+    if bytes > 1 << 30 {
+        return unanalysed(format!("calls {name} for {bytes} bytes"));
+    }
+    let p = if bytes == 0 {
+        ctx.zerobase.unwrap_or(0)
+    } else {
+        alloc(machine, env, bytes)
+    };
+    if bytes > 0 && p == 0 {
+        return unanalysed(format!("calls {name}: the harness heap is exhausted"));
+    }
+    let copy = (old_len as u64).saturating_mul(size);
+    if copy > 0 {
+        let Some(old) = machine.read(old_ptr, copy as usize) else {
+            return unanalysed(format!("calls {name} with an unreadable old array"));
+        };
+        machine.write(p, &old)?;
+    }
+    r.x[0] = p;
+    r.x[1] = new_len as u64;
+    r.x[2] = cap as u64;
+    Ok(None)
 }
 
 fn end_state<S: Stepper>(
