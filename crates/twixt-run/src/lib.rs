@@ -1189,22 +1189,77 @@ fn inject_one<'c, 'p, 'a>(
 ) -> Result<Injection, twixt_emu::EmuError> {
     let snap = machine.snapshot();
     let r = machine.regs();
-    let (sp, lr, r29) = (r.sp, r.x[30], r.x[29]);
+    let sp = r.sp;
     let stack_low = machine.stack_low();
-    // pushCall and asyncPreempt's prologue, as the model writes them, then its register
-    // saves (twixt_unwind::preempt: the one description of both).
-    let frame = ctx.ap.frame_size;
-    let call = push_call(
-        ctx.version,
-        Interrupted { sp, lr, r29 },
-        cand.resume_pc,
-        ctx.ap,
-    );
+    let call = write_preemption(ctx, machine, &r, cand.resume_pc)?;
+    let ap_sp = call.ap_sp;
+    // The goroutine is stopped in asyncPreempt2: the GC scans its stack strictly.
+    let truth = ctx.truth(cand.resume_pc, sp, &cand.shadow);
+    let unwind_verdict = judge_stopped(ctx, machine, call.start, &truth);
+    let back = async_preempt_return(machine, &r, ap_sp, ctx.ap.frame_size);
+    // While stopped, the stack may be copied or reused: only frames survive. The word at
+    // SP-8 is the interrupted frame's record (Go's arm64 layout keeps the saved R29 there);
+    // pushCall leaves it alone on purpose and a stack copy moves it with asyncPreempt's
+    // frame, so it survives. Everything lower is destroyed.
+    let lo = (stack_low.min(ap_sp.wrapping_sub(16)) & !7).max(machine.layout().stack_lo);
+    let hi = sp.wrapping_sub(8);
+    machine.poison(lo, hi)?;
+    machine.set_regs(&back)?;
+    machine.watch_poison_reads(lo, hi)?;
+    let (_, outcome) = drive(ctx, machine, tracker.resumed())?;
+    let reads = machine.unwatch();
+    let after = end_state(ctx, machine, outcome);
+    // Compare.
+    let clobbered = clobbered_slots(ctx, machine, &snap, reads, sp);
+    let outcome_diff = (after.outcome != baseline.outcome).then(|| {
+        format!(
+            "{} (uninterrupted: {})",
+            after.outcome.describe(),
+            baseline.outcome.describe()
+        )
+    });
+    let mut changes = Vec::new();
+    if outcome_diff.is_none() {
+        changes = register_changes(&baseline.regs, &after.regs);
+        let ends = Ends {
+            baseline,
+            after: &after,
+            start: start_snap,
+        };
+        page_changes(ctx, machine, &ends, sp, &mut changes);
+    }
+    machine.restore(&snap)?;
+    Ok(Injection {
+        at: ctx.symbolize(cand.pc),
+        pc: format!("{:#x}", cand.pc),
+        instruction: ctx.prog.disassemble(cand.pc),
+        depth: cand.depth,
+        resume_pc: (cand.resume_pc != cand.pc).then(|| format!("{:#x}", cand.resume_pc)),
+        refused: cand.refused.clone(),
+        unwind: unwind_verdict,
+        outcome: outcome_diff,
+        clobbered_slots: clobbered,
+        changes,
+    })
+}
+
+/// Writes pushCall and asyncPreempt's prologue, as the model writes them, then its register
+/// saves from `r` (twixt_unwind::preempt: the one description of both).
+fn write_preemption<S: Stepper>(
+    ctx: &Ctx<'_, '_>,
+    machine: &mut Machine<'_, S>,
+    r: &Regs,
+    resume_pc: u64,
+) -> Result<twixt_unwind::preempt::PushedCall, twixt_emu::EmuError> {
+    let (sp, lr, r29) = (r.sp, r.x[30], r.x[29]);
+    let call = push_call(ctx.version, Interrupted { sp, lr, r29 }, resume_pc, ctx.ap);
     for &(addr, value) in &call.writes {
         machine.write_u64(addr, value)?;
     }
     let ap_sp = call.ap_sp;
-    let area = SaveArea { frame_size: frame };
+    let area = SaveArea {
+        frame_size: ctx.ap.frame_size,
+    };
     for (i, &n) in SaveArea::GPRS.iter().enumerate() {
         machine.write_u64(
             ap_sp.wrapping_add(SaveArea::gpr_slot(i)),
@@ -1218,25 +1273,41 @@ fn inject_one<'c, 'p, 'a>(
             machine.write_u64(ap_sp.wrapping_add(SaveArea::d_slot(i)), *d)?;
         }
     }
-    // The goroutine is stopped in asyncPreempt2: the GC scans its stack strictly.
-    let start = call.start;
-    let truth = ctx.truth(cand.resume_pc, sp, &cand.shadow);
-    let unwind_verdict = {
-        let mem = MachineMem(machine);
-        let tb = unwind(ctx.prog, &mem, start, ctx.walk(Mode::Strict));
-        let j = judge(&tb, 1, &truth);
-        (j.verdict != Verdict::Ok).then(|| {
-            let culprit = j.culprit.as_ref().map_or_else(String::new, |c| {
-                format!(
-                    ": in {} it reads the return PC {}",
-                    ctx.symbolize(c.pc),
-                    ctx.symbolize(c.lr)
-                )
-            });
-            format!("{}{} ({})", j.verdict.name(), culprit, j.outcome.describe())
-        })
-    };
-    // asyncPreempt's epilogue: registers from the frame, R27 = the resume PC.
+    Ok(call)
+}
+
+/// The strict (GC) walk of the stopped goroutine from `start` judged against `truth`:
+/// `None` when it is right, else what goes wrong.
+fn judge_stopped<S: Stepper>(
+    ctx: &Ctx<'_, '_>,
+    machine: &Machine<'_, S>,
+    start: twixt_unwind::go::Start,
+    truth: &[TrueFrame],
+) -> Option<String> {
+    let mem = MachineMem(machine);
+    let tb = unwind(ctx.prog, &mem, start, ctx.walk(Mode::Strict));
+    let j = judge(&tb, 1, truth);
+    (j.verdict != Verdict::Ok).then(|| {
+        let culprit = j.culprit.as_ref().map_or_else(String::new, |c| {
+            format!(
+                ": in {} it reads the return PC {}",
+                ctx.symbolize(c.pc),
+                ctx.symbolize(c.lr)
+            )
+        });
+        format!("{}{} ({})", j.verdict.name(), culprit, j.outcome.describe())
+    })
+}
+
+/// asyncPreempt's epilogue: the registers `r` had, reloaded from its frame at `ap_sp`
+/// (`frame` bytes), with R27 = the resume PC.
+fn async_preempt_return<S: Stepper>(
+    machine: &Machine<'_, S>,
+    r: &Regs,
+    ap_sp: u64,
+    frame: u64,
+) -> Regs {
+    let area = SaveArea { frame_size: frame };
     let mut back = r.clone();
     for (i, &n) in SaveArea::GPRS.iter().enumerate() {
         back.x[usize::from(n)] = machine
@@ -1258,25 +1329,32 @@ fn inject_one<'c, 'p, 'a>(
     back.x[27] = machine.read_u64(ap_sp).unwrap_or(0);
     back.sp = ap_sp.wrapping_add(frame).wrapping_add(16);
     back.pc = back.x[27];
-    // While stopped, the stack may be copied or reused: only frames survive. The word at
-    // SP-8 is the interrupted frame's record (Go's arm64 layout keeps the saved R29 there);
-    // pushCall leaves it alone on purpose and a stack copy moves it with asyncPreempt's
-    // frame, so it survives. Everything lower is destroyed.
-    let lo = (stack_low.min(ap_sp.wrapping_sub(16)) & !7).max(machine.layout().stack_lo);
-    let hi = sp.wrapping_sub(8);
-    machine.poison(lo, hi)?;
-    machine.set_regs(&back)?;
-    machine.watch_poison_reads(lo, hi)?;
-    let mut cont = tracker.clone();
-    cont.mode = StepMode::Plain;
-    cont.checks = None;
-    cont.stop = None;
-    cont.skip_once = false;
-    cont.deadline = Instant::now() + ctx.time_limit;
-    let (_, outcome) = drive(ctx, machine, cont)?;
-    let reads = machine.unwatch();
-    let after = end_state(ctx, machine, outcome);
-    // Compare.
+    back
+}
+
+impl<'c, 'p, 'a> Tracker<'c, 'p, 'a> {
+    /// A copy of this paused tracker for the run resumed after an injection: it only
+    /// follows calls, with a time limit of its own.
+    fn resumed(&self) -> Tracker<'c, 'p, 'a> {
+        let mut cont = self.clone();
+        cont.mode = StepMode::Plain;
+        cont.checks = None;
+        cont.stop = None;
+        cont.skip_once = false;
+        cont.deadline = Instant::now() + self.ctx.time_limit;
+        cont
+    }
+}
+
+/// The poisoned stack words the resumed run read (`reads`: PC, address, size), first read
+/// of each address only, with what they held at the snapshot `snap` before the injection.
+fn clobbered_slots<S: Stepper>(
+    ctx: &Ctx<'_, '_>,
+    machine: &Machine<'_, S>,
+    snap: &Snapshot,
+    reads: Vec<(u64, u64, usize)>,
+    sp: u64,
+) -> Vec<Change> {
     let mut clobbered = Vec::new();
     let mut seen = BTreeSet::new();
     for (pc, addr, size) in reads {
@@ -1284,7 +1362,7 @@ fn inject_one<'c, 'p, 'a>(
             continue;
         }
         let before = machine
-            .journal_bytes(&snap, addr, size)
+            .journal_bytes(snap, addr, size)
             .map(|b| hex_le(&b))
             .unwrap_or_else(|| "?".into());
         clobbered.push(Change {
@@ -1294,90 +1372,100 @@ fn inject_one<'c, 'p, 'a>(
             read_by: Some(ctx.symbolize(pc)),
         });
     }
-    let outcome_diff = (after.outcome != baseline.outcome).then(|| {
-        format!(
-            "{} (uninterrupted: {})",
-            after.outcome.describe(),
-            baseline.outcome.describe()
-        )
-    });
+    clobbered
+}
+
+/// The registers compared at the end of a call (X0-X15, X28, X29, D0-D15 and SP) that
+/// differ between the uninterrupted end state `a` and the injected one `b`.
+fn register_changes(a: &Regs, b: &Regs) -> Vec<Change> {
     let mut changes = Vec::new();
-    if outcome_diff.is_none() {
-        let (a, b) = (&baseline.regs, &after.regs);
-        for n in (0..16).chain([28, 29]) {
-            if a.x[n] != b.x[n] {
-                changes.push(Change {
-                    location: format!("x{n}"),
-                    before: format!("{:#x}", a.x[n]),
-                    after: format!("{:#x}", b.x[n]),
-                    read_by: None,
-                });
-            }
-        }
-        for n in 0..16 {
-            if a.d[n] != b.d[n] {
-                changes.push(Change {
-                    location: format!("d{n}"),
-                    before: format!("{:#x}", a.d[n]),
-                    after: format!("{:#x}", b.d[n]),
-                    read_by: None,
-                });
-            }
-        }
-        if a.sp != b.sp {
+    for n in (0..16).chain([28, 29]) {
+        if a.x[n] != b.x[n] {
             changes.push(Change {
-                location: "sp".into(),
-                before: format!("{:#x}", a.sp),
-                after: format!("{:#x}", b.sp),
+                location: format!("x{n}"),
+                before: format!("{:#x}", a.x[n]),
+                after: format!("{:#x}", b.x[n]),
                 read_by: None,
             });
         }
-        let pages: BTreeSet<u64> = baseline
-            .pages
-            .keys()
-            .chain(after.pages.keys())
-            .copied()
-            .collect();
-        'pages: for p in pages {
-            let old = match baseline.pages.get(&p) {
-                Some(b) => b.clone(),
-                None => machine
-                    .journal_bytes(start_snap, p, 0x1000)
-                    .unwrap_or_else(|| vec![0; 0x1000]),
-            };
-            let new = match after.pages.get(&p) {
-                Some(b) => b.clone(),
-                None => machine.read(p, 0x1000).unwrap_or_default(),
-            };
-            for (i, (o, n)) in old.chunks(8).zip(new.chunks(8)).enumerate() {
-                if o != n {
-                    let addr = p + 8 * i as u64;
-                    changes.push(Change {
-                        location: describe_addr(ctx, machine.layout(), machine.heap().0, addr, sp),
-                        before: hex_le(o),
-                        after: hex_le(n),
-                        read_by: None,
-                    });
-                    if changes.len() >= 32 {
-                        break 'pages;
-                    }
+    }
+    for n in 0..16 {
+        if a.d[n] != b.d[n] {
+            changes.push(Change {
+                location: format!("d{n}"),
+                before: format!("{:#x}", a.d[n]),
+                after: format!("{:#x}", b.d[n]),
+                read_by: None,
+            });
+        }
+    }
+    if a.sp != b.sp {
+        changes.push(Change {
+            location: "sp".into(),
+            before: format!("{:#x}", a.sp),
+            after: format!("{:#x}", b.sp),
+            read_by: None,
+        });
+    }
+    changes
+}
+
+/// The end states an injection compares.
+struct Ends<'s> {
+    /// The uninterrupted run's.
+    baseline: &'s EndState,
+    /// The injected run's.
+    after: &'s EndState,
+    /// The call's start: what a page the uninterrupted run never wrote held.
+    start: &'s Snapshot,
+}
+
+/// Appends the 8-byte words of memory that differ between the two end states to
+/// `changes`, in address order, until it holds 32.
+fn page_changes<S: Stepper>(
+    ctx: &Ctx<'_, '_>,
+    machine: &Machine<'_, S>,
+    ends: &Ends<'_>,
+    sp: u64,
+    changes: &mut Vec<Change>,
+) {
+    let Ends {
+        baseline,
+        after,
+        start,
+    } = ends;
+    let pages: BTreeSet<u64> = baseline
+        .pages
+        .keys()
+        .chain(after.pages.keys())
+        .copied()
+        .collect();
+    for p in pages {
+        let old = match baseline.pages.get(&p) {
+            Some(b) => b.clone(),
+            None => machine
+                .journal_bytes(start, p, 0x1000)
+                .unwrap_or_else(|| vec![0; 0x1000]),
+        };
+        let new = match after.pages.get(&p) {
+            Some(b) => b.clone(),
+            None => machine.read(p, 0x1000).unwrap_or_default(),
+        };
+        for (i, (o, n)) in old.chunks(8).zip(new.chunks(8)).enumerate() {
+            if o != n {
+                let addr = p + 8 * i as u64;
+                changes.push(Change {
+                    location: describe_addr(ctx, machine.layout(), machine.heap().0, addr, sp),
+                    before: hex_le(o),
+                    after: hex_le(n),
+                    read_by: None,
+                });
+                if changes.len() >= 32 {
+                    return;
                 }
             }
         }
     }
-    machine.restore(&snap)?;
-    Ok(Injection {
-        at: ctx.symbolize(cand.pc),
-        pc: format!("{:#x}", cand.pc),
-        instruction: ctx.prog.disassemble(cand.pc),
-        depth: cand.depth,
-        resume_pc: (cand.resume_pc != cand.pc).then(|| format!("{:#x}", cand.resume_pc)),
-        refused: cand.refused.clone(),
-        unwind: unwind_verdict,
-        outcome: outcome_diff,
-        clobbered_slots: clobbered,
-        changes,
-    })
 }
 
 fn hex_le(b: &[u8]) -> String {
