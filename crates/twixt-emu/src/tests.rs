@@ -1,6 +1,8 @@
 //! Harness tests on hand-assembled arm64 code: boundaries are observed once each, the
 //! stack is restored between regions, and runaway or hostile code ends its region.
 
+use unicorn_engine::{RegisterARM64, Unicorn};
+
 use super::*;
 
 /// Records (pc, sp) at each boundary.
