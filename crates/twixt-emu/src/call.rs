@@ -525,6 +525,50 @@ mod tests {
     }
 
     #[test]
+    fn nested_snapshots_restore_pages_first_written_inside_them() {
+        let mut m = machine(&CODE);
+        let sp = start(&mut m);
+        let heap = m.heap().0;
+        m.write_u64(heap, 1).unwrap();
+        let outer = m.snapshot();
+        m.write_u64(heap, 2).unwrap();
+        let inner = m.snapshot();
+        // Pages the outer level never saw: the inner level's copy serves both.
+        m.write_u64(heap + 0x1000, 3).unwrap();
+        m.write_u64(sp - 8, 4).unwrap();
+        m.write_u64(heap, 5).unwrap();
+        assert_eq!(
+            m.journal_bytes(&outer, heap + 0x1000, 8),
+            Some(0u64.to_le_bytes().to_vec())
+        );
+        assert_eq!(
+            m.journal_bytes(&outer, heap, 8),
+            Some(1u64.to_le_bytes().to_vec())
+        );
+        assert_eq!(
+            m.journal_bytes(&inner, heap, 8),
+            Some(2u64.to_le_bytes().to_vec())
+        );
+        m.restore(&inner).unwrap();
+        assert_eq!(m.read_u64(heap), Some(2));
+        assert_eq!(m.read_u64(heap + 0x1000), Some(0));
+        assert_eq!(m.journal_bytes(&inner, heap, 8), None, "restored already");
+        // A new inner level, then back to the outer one through both.
+        let _inner = m.snapshot();
+        m.write_u64(heap + 0x1000, 6).unwrap();
+        m.restore(&outer).unwrap();
+        assert_eq!(m.read_u64(heap), Some(1));
+        assert_eq!(m.read_u64(heap + 0x1000), Some(0));
+        assert_eq!(m.read_u64(sp - 8), Some(m.layout().poison()));
+        // Every page written since the mark, whatever was restored since.
+        assert_eq!(
+            m.written_pages(),
+            vec![heap, heap + 0x1000, (sp - 8) & !0xfff]
+        );
+        assert_eq!(m.stack_low(), sp - 8);
+    }
+
+    #[test]
     fn poison_reads_are_watched() {
         let mut m = machine(&[0xf85f03e1, 0x14000000]); // ldur x1, [sp, #-16]; b .
         let sp = start(&mut m);
