@@ -24,8 +24,8 @@
 
 use std::collections::BTreeSet;
 
-use unicorn_engine::Unicorn;
 use unicorn_engine::unicorn_const::{HookType, MemType, Prot, uc_error};
+use unicorn_engine::{UcHookId, Unicorn};
 
 use crate::isa::{Isa, Target};
 use crate::journal::{Journal, PAGE};
@@ -100,6 +100,8 @@ impl<P> Core<P> {
 /// One Unicorn engine with an image mapped, driven by a policy.
 pub(crate) struct Engine<'e, P: Policy> {
     pub(crate) uc: Unicorn<'e, Core<P>>,
+    /// The code hook, renewed by [`Engine::forget_translations`].
+    code_hook: UcHookId,
 }
 
 impl<'e, P: Policy + 'e> Engine<'e, P> {
@@ -141,8 +143,22 @@ impl<'e, P: Policy + 'e> Engine<'e, P> {
             }
             uc.get_data_mut().stack.poison = poison;
         }
-        install_hooks(&mut uc).map_err(EmuError::Engine)?;
-        Ok(Engine { uc })
+        let code_hook = install_hooks(&mut uc).map_err(EmuError::Engine)?;
+        Ok(Engine { uc, code_hook })
+    }
+
+    /// Drops every translation, for drivers whose code runs once. Left alone, TCG's code
+    /// buffer (1 GiB) grows through fresh pages the kernel must zero, and the code hook's
+    /// record of every block it instrumented (a hash table Unicorn keeps to invalidate
+    /// them should the hook go, one entry per block ever translated) grows with it: its
+    /// lookups at every translation miss the cache, and freeing it took a second of a
+    /// large scan. Removing the hook empties the record (invalidating blocks that are gone
+    /// already, which is cheap); the same hook is installed again.
+    pub(crate) fn forget_translations(&mut self) -> Result<(), uc_error> {
+        self.uc.ctl_flush_tb()?;
+        self.uc.remove_hook(self.code_hook)?;
+        self.code_hook = self.uc.add_code_hook(1, 0, code_hook::<P>)?;
+        Ok(())
     }
 
     pub(crate) fn core(&self) -> &Core<P> {
@@ -350,14 +366,18 @@ pub(crate) fn map_stack_chunk<P>(uc: &mut Unicorn<'_, Core<P>>, addr: u64) -> bo
     true
 }
 
-fn install_hooks<'e, P: Policy + 'e>(uc: &mut Unicorn<'e, Core<P>>) -> Result<(), uc_error> {
-    uc.add_code_hook(1, 0, |uc, pc, _size| {
-        let core = uc.get_data();
-        if core.stopped || core.fault.is_some() {
-            return;
-        }
-        P::boundary(uc, pc);
-    })?;
+/// The code hook: the hot path, once per instruction.
+fn code_hook<P: Policy>(uc: &mut Unicorn<'_, Core<P>>, pc: u64, _size: u32) {
+    let core = uc.get_data();
+    if core.stopped || core.fault.is_some() {
+        return;
+    }
+    P::boundary(uc, pc);
+}
+
+/// Installs the hooks; returns the code hook's id.
+fn install_hooks<'e, P: Policy + 'e>(uc: &mut Unicorn<'e, Core<P>>) -> Result<UcHookId, uc_error> {
+    let code = uc.add_code_hook(1, 0, code_hook::<P>)?;
     uc.add_intr_hook(|uc, intno| {
         let pc = uc.pc_read().unwrap_or(0);
         if P::interrupt(uc, intno, pc) {
@@ -403,7 +423,7 @@ fn install_hooks<'e, P: Policy + 'e>(uc: &mut Unicorn<'e, Core<P>>) -> Result<()
             P::unmapped(uc, kind, addr, size)
         },
     )?;
-    Ok(())
+    Ok(code)
 }
 
 /// Maps the image's segments with their permissions.

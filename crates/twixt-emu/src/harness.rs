@@ -209,12 +209,11 @@ impl<'e, O: Observer + 'e> Harness<'e, O> {
 
     /// Runs one region, handing each boundary to `observer`; returns the observer back.
     pub fn run(&mut self, start: &RegionStart, observer: O) -> (O, RunEnd) {
-        // Every region is code that runs once: its translation is never wanted again. Left
-        // alone, TCG's code buffer (1 GiB) grows through fresh pages the kernel must zero;
-        // flushed now and then, it reuses the same few megabytes.
+        // Every region is code that runs once: its translation is never wanted again.
+        // Dropped now and then, TCG's code buffer reuses the same few megabytes.
         self.regions_run += 1;
         if self.regions_run.is_multiple_of(FLUSH_EVERY) {
-            let _ = self.engine.uc.ctl_flush_tb();
+            let _ = self.engine.forget_translations();
         }
         // Memory back to what the harness was built with, then a level for this region.
         if let Some(level) = self.level.take() {

@@ -431,3 +431,16 @@ fn a_store_to_fresh_scratch_is_undone_to_the_scratch_pattern() {
     let (w, _) = h.run(&ret, watch(0x4000_0000));
     assert_eq!(w.seen, vec![Some(l.scratch_pointer())]);
 }
+
+#[test]
+fn boundaries_are_observed_across_translation_flushes() {
+    // Every 512 regions the harness drops its translations and renews its code hook: the
+    // regions after that are observed like the ones before.
+    let mut h = harness(&[0xd503201f, 0xd65f03c0]); // nop ; ret
+    let s = start(&h, 2);
+    for i in 0..1100 {
+        let (rec, end) = h.run(&s, Recorder::default());
+        assert_eq!(end, RunEnd::Completed, "region {i}");
+        assert_eq!(rec.seen, vec![(TEXT, s.sp), (TEXT + 4, s.sp)], "region {i}");
+    }
+}
