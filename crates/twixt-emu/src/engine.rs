@@ -75,7 +75,7 @@ pub(crate) trait Policy: Sized {
 pub(crate) struct Core<P> {
     pub(crate) layout: Layout,
     pub(crate) journal: Journal,
-    stack: LazyStack,
+    stack: Stack,
     /// What ended the run, for the driver's report (the first fault wins).
     pub(crate) fault: Option<String>,
     /// The policy asked to stop (or pause); the hooks do nothing more until the next run.
@@ -83,8 +83,9 @@ pub(crate) struct Core<P> {
     pub(crate) policy: P,
 }
 
-/// The lazily mapped stack's chunks, and one chunk of poison to fill new ones with.
-struct LazyStack {
+/// How the goroutine stack is mapped, the lazy stack's chunks mapped so far, and one chunk
+/// of poison to fill new ones with.
+struct Stack {
     lazy: bool,
     chunks: BTreeSet<u64>,
     poison: Box<[u8]>,
@@ -116,7 +117,7 @@ impl<'e, P: Policy + 'e> Engine<'e, P> {
         let core = Core {
             layout,
             journal: Journal::default(),
-            stack: LazyStack {
+            stack: Stack {
                 lazy: stack == StackMapping::Lazy,
                 chunks: BTreeSet::new(),
                 poison: fill(STACK_CHUNK, layout.poison()),
@@ -229,14 +230,19 @@ impl<'e, P: Policy + 'e> Engine<'e, P> {
     }
 
     /// Writes back the pre-images of every level from `depth` inward and closes them; a
-    /// lazy stack is poisoned again wherever it was written.
+    /// lazy stack is poisoned again wherever it was written. A page Unicorn refuses does
+    /// not stop the others from being restored; the first refusal is returned.
     pub(crate) fn rewind(&mut self, depth: usize) -> Result<(), uc_error> {
         let pages = self.core_mut().journal.pop_to(depth);
+        let mut result = Ok(());
         for (page, bytes) in pages {
-            self.uc.mem_write(page, &bytes)?;
+            let written = self.uc.mem_write(page, &bytes);
+            if result.is_ok() {
+                result = written;
+            }
         }
         self.poison_written_stack();
-        Ok(())
+        result
     }
 
     /// `[addr, addr + len)` as it was when the level of `depth` was opened (`None` when the

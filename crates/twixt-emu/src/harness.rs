@@ -226,7 +226,7 @@ impl<'e, O: Observer + 'e> Harness<'e, O> {
         let setup = self.set_state(start);
         *self.engine.core_mut().policy.observer.get_mut() = Some(observer);
         let end = match setup {
-            Err(e) => RunEnd::Unanalysed(format!("cannot set up region: {e:?}")),
+            Err(what) => RunEnd::Unanalysed(format!("cannot set up region: {what}")),
             Ok(()) => self.execute(start),
         };
         let observer = self
@@ -257,16 +257,20 @@ impl<'e, O: Observer + 'e> Harness<'e, O> {
         st.unhooked.clone_from(&start.unhooked_stores);
     }
 
-    fn set_state(&mut self, start: &RegionStart) -> Result<(), uc_error> {
+    /// Sets the registers and plants the words of `start`; the error says which failed.
+    fn set_state(&mut self, start: &RegionStart) -> Result<(), String> {
         let mut values = [0u64; STATE_REGISTERS];
         values[..Target::GPRS].copy_from_slice(&start.x);
         values[Target::G_REGISTER] = self.engine.layout().g;
         values[Target::GPRS] = 0;
         values[Target::GPRS + 1] = start.sp;
         self.engine
-            .write_registers(&self.state_ids, &values, start.pc)?;
+            .write_registers(&self.state_ids, &values, start.pc)
+            .map_err(|e| format!("registers (pc {:#x}, sp {:#x}): {e:?}", start.pc, start.sp))?;
         for &(addr, value) in &start.writes {
-            self.engine.write(addr, &value.to_le_bytes())?;
+            self.engine
+                .write(addr, &value.to_le_bytes())
+                .map_err(|e| format!("planting {value:#x} at {addr:#x}: {e:?}"))?;
         }
         Ok(())
     }

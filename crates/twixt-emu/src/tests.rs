@@ -444,3 +444,19 @@ fn boundaries_are_observed_across_translation_flushes() {
         assert_eq!(rec.seen, vec![(TEXT, s.sp), (TEXT + 4, s.sp)], "region {i}");
     }
 }
+
+#[test]
+fn a_word_that_cannot_be_planted_names_its_address() {
+    let mut h = harness(&[0xd65f03c0]); // ret
+    let mut s = start(&h, 1);
+    // The guard below the stack: never mapped.
+    let guard = h.layout().stack_lo - 0x100;
+    s.writes = vec![(guard, 0x77)];
+    let (rec, end) = h.run(&s, Recorder::default());
+    let want = format!("cannot set up region: planting 0x77 at {guard:#x}");
+    assert!(
+        matches!(&end, RunEnd::Unanalysed(r) if r.starts_with(&want)),
+        "{end:?}"
+    );
+    assert!(rec.seen.is_empty());
+}
