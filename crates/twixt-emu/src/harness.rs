@@ -276,16 +276,17 @@ impl<'e, O: Observer + 'e> Harness<'e, O> {
     }
 
     fn execute(&mut self, start: &RegionStart) -> RunEnd {
-        // `until` stops before the last instruction executes; the count is a second bound,
-        // in case the region is not the straight line the planner thought.
+        // `until` stops before the last instruction executes; the code hook's instruction
+        // budget is the second bound, in case the region is not the straight line the
+        // planner thought. No count for Unicorn: a count makes it install a second code
+        // hook of its own, called at every instruction before ours, for a bound ours
+        // always reaches first.
         let mut from = start.pc;
         let result = loop {
             let result = if from == start.last {
                 self.engine.uc.reg_write(Target::PC, from)
             } else {
-                self.engine
-                    .uc
-                    .emu_start(from, start.last, 0, start.instructions.saturating_add(1))
+                self.engine.uc.emu_start(from, start.last, 0, 0)
             };
             let st = &mut self.engine.core_mut().policy;
             if let Some(pc) = st.skip.take() {
@@ -357,7 +358,9 @@ impl<'e, O: Observer + 'e> Harness<'e, O> {
         uc.reg_write(reg, moved)
             .map_err(|e| gave_up(&format!("{e:?}")))?;
         uc.get_data_mut().policy.replaying = true;
-        let r = uc.emu_start(pc, pc.wrapping_add(Target::INSN_BYTES), 0, 1);
+        // One instruction: a load or store falls through to `until`. (A count of 1 would
+        // install Unicorn's counting hook, and dropping it again flushes every translation.)
+        let r = uc.emu_start(pc, pc.wrapping_add(Target::INSN_BYTES), 0, 0);
         uc.get_data_mut().policy.replaying = false;
         r.map_err(|e| gave_up(&format!("{} when replayed", describe_error(e))))?;
         if uc.get_data_mut().policy.relocate.take().is_some() {
