@@ -217,8 +217,14 @@ impl<'e, P: Policy + 'e> Engine<'e, P> {
             return Ok(());
         }
         let end = addr.saturating_add(bytes.len() as u64);
-        map_stack_chunk(&mut self.uc, addr);
-        map_stack_chunk(&mut self.uc, end - 1);
+        let mut chunk = addr & !(STACK_CHUNK - 1);
+        while chunk < end {
+            map_stack_chunk(&mut self.uc, chunk.max(addr));
+            let Some(next) = chunk.checked_add(STACK_CHUNK) else {
+                break;
+            };
+            chunk = next;
+        }
         note_write(&mut self.uc, addr, end);
         self.uc.mem_write(addr, bytes)
     }

@@ -158,6 +158,8 @@ pub struct Harness<'e, O: Observer> {
     regions_run: u64,
     /// The journal level the last region ran in, rewound before the next one runs.
     level: Option<usize>,
+    /// A buffer for the words a region plants.
+    planting: Vec<u8>,
 }
 
 impl<'e, O: Observer + 'e> Harness<'e, O> {
@@ -194,6 +196,7 @@ impl<'e, O: Observer + 'e> Harness<'e, O> {
             time_budget: Duration::from_secs(30),
             regions_run: 0,
             level: None,
+            planting: Vec::new(),
         })
     }
 
@@ -267,10 +270,42 @@ impl<'e, O: Observer + 'e> Harness<'e, O> {
         self.engine
             .write_registers(&self.state_ids, &values, start.pc)
             .map_err(|e| format!("registers (pc {:#x}, sp {:#x}): {e:?}", start.pc, start.sp))?;
-        for &(addr, value) in &start.writes {
+        // Consecutive words (the planner's come sorted: the caller's frame, a frame record)
+        // go in one write each run: every write is a walk through Unicorn's memory map.
+        let mut run = std::mem::take(&mut self.planting);
+        let mut words = start.writes.iter().peekable();
+        let mut result = Ok(());
+        while let Some(&(addr, value)) = words.next() {
+            run.clear();
+            run.extend_from_slice(&value.to_le_bytes());
+            let mut next = addr.checked_add(8);
+            while let Some(&&(a, v)) = words.peek()
+                && Some(a) == next
+            {
+                run.extend_from_slice(&v.to_le_bytes());
+                next = a.checked_add(8);
+                words.next();
+            }
+            if self.engine.write(addr, &run).is_err() {
+                result = self.plant_one_by_one(addr, &run);
+                if result.is_err() {
+                    break;
+                }
+            }
+        }
+        self.planting = run;
+        result
+    }
+
+    /// Plants the words of a run that Unicorn refused as a whole one at a time, to name
+    /// the word that cannot be planted.
+    fn plant_one_by_one(&mut self, addr: u64, run: &[u8]) -> Result<(), String> {
+        for (i, word) in run.chunks_exact(8).enumerate() {
+            let at = addr.wrapping_add(8 * i as u64);
+            let value = u64::from_le_bytes(word.try_into().unwrap_or_default());
             self.engine
-                .write(addr, &value.to_le_bytes())
-                .map_err(|e| format!("planting {value:#x} at {addr:#x}: {e:?}"))?;
+                .write(at, word)
+                .map_err(|e| format!("planting {value:#x} at {at:#x}: {e:?}"))?;
         }
         Ok(())
     }

@@ -460,3 +460,32 @@ fn a_word_that_cannot_be_planted_names_its_address() {
     );
     assert!(rec.seen.is_empty());
 }
+
+#[test]
+fn planted_words_land_whether_consecutive_or_not() {
+    let mut h = harness(&[0xd65f03c0]); // ret
+    let mut s = start(&h, 1);
+    // A run across a 64 KiB chunk of the lazy stack, a lone word, and a word planted twice
+    // (the later one stands).
+    let chunk = (s.sp & !0xffff) - 0x10000;
+    s.writes = vec![
+        (chunk - 8, 1),
+        (chunk, 2),
+        (chunk + 8, 3),
+        (chunk + 0x40, 4),
+        (chunk - 8, 5),
+    ];
+    let (_, end) = h.run(&s, Recorder::default());
+    assert_eq!(end, RunEnd::Completed);
+    assert_eq!(h.read_u64(chunk - 8), Some(5));
+    assert_eq!(h.read_u64(chunk), Some(2));
+    assert_eq!(h.read_u64(chunk + 8), Some(3));
+    assert_eq!(h.read_u64(chunk + 0x40), Some(4));
+    assert_eq!(h.read_u64(chunk + 0x10), Some(h.layout().poison()));
+    // All of it is poison again for the next region.
+    s.writes.clear();
+    let _ = h.run(&s, Recorder::default());
+    for a in [chunk - 8, chunk, chunk + 8, chunk + 0x40] {
+        assert_eq!(h.read_u64(a), Some(h.layout().poison()), "{a:#x}");
+    }
+}
