@@ -4,8 +4,9 @@
 //!
 //! What the policy adds to the core:
 //!
-//! - **Containment.** A region runs with one `emu_start`, bounded by its instruction count
-//!   and a wall-time backstop; control leaving the region ends it with a reason.
+//! - **Containment.** A region runs with one `emu_start` (resumed only after a skipped
+//!   data word or a replayed access), bounded by the instruction budget the code hook
+//!   checks and a wall-time backstop; control leaving the region ends it with a reason.
 //! - **A clean slate per region.** Each region runs in its own journal level, rewound
 //!   before the next region runs, so every region starts from the memory the harness was
 //!   built with (the lazy stack all poison) whatever ran before it, and results never
