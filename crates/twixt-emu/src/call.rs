@@ -1,10 +1,10 @@
-//! The whole-call machine: a policy on the engine core ([`crate::engine`]) that runs from a
+//! The whole-call machine: a policy on the engine core (`engine`) that runs from a
 //! machine state until a [`Stepper`] asks it to pause, instead of one region at a time. The
 //! stepper sees every boundary (read-only) and decides; everything that changes the state
 //! between pauses (emulated runtime calls, injected preemptions, poisoning) goes through the
 //! machine, so that it is journaled.
 //!
-//! Snapshots are the core's journal levels ([`crate::journal`]): [`Machine::snapshot`]
+//! Snapshots are the core's journal levels (`journal`): [`Machine::snapshot`]
 //! opens one (they nest), every store (the emulated program's, through the write hook, and
 //! the driver's, through [`Machine::write`]) saves the page's contents before its first
 //! write, and [`Machine::restore`] writes them back with the registers. A re-run from a

@@ -1,9 +1,9 @@
 //! The Unicorn emulator of twixt: one engine core and the two drivers built on it.
 //!
-//! - [`engine`] (crate-private): the core. One Unicorn instance with the image mapped
+//! - `engine` (crate-private): the core. One Unicorn instance with the image mapped
 //!   with its permissions, the harness's regions (a fake `g` in R28 with its `m` and `g0`,
 //!   scratch memory) and a goroutine stack between unmapped guards; one memory view (stack
-//!   nothing mapped yet reads as poison); the page journal ([`journal`]); one code, write,
+//!   nothing mapped yet reads as poison); the page journal (`journal`); one code, write,
 //!   unmapped-access and interrupt hook each, delegating what differs to a policy; the
 //!   register file.
 //! - [`Harness`] (the `harness` module): the region policy the scan uses. It runs one
