@@ -268,7 +268,10 @@ impl<'e, S: Stepper + 'e> Machine<'e, S> {
         values[FILE - 1] = r.sp;
         self.engine
             .write_registers(&self.file_ids, &values, r.pc)
-            .map_err(EmuError::Engine)
+            .map_err(|err| EmuError::Refused {
+                what: "write the registers".into(),
+                err,
+            })
     }
 
     /// Reads memory, `None` if any of it is unmapped.
@@ -283,7 +286,12 @@ impl<'e, S: Stepper + 'e> Machine<'e, S> {
 
     /// Writes memory through the journal (so snapshots undo it).
     pub fn write(&mut self, addr: u64, bytes: &[u8]) -> Result<(), EmuError> {
-        self.engine.write(addr, bytes).map_err(EmuError::Engine)
+        self.engine
+            .write(addr, bytes)
+            .map_err(|err| EmuError::Refused {
+                what: format!("write {} bytes at {addr:#x}", bytes.len()),
+                err,
+            })
     }
 
     /// Writes a little-endian word through the journal.
@@ -318,7 +326,12 @@ impl<'e, S: Stepper + 'e> Machine<'e, S> {
 
     /// Restores the state of `snap` (and drops the journals started after it).
     pub fn restore(&mut self, snap: &Snapshot) -> Result<(), EmuError> {
-        self.engine.rewind(snap.depth).map_err(EmuError::Engine)?;
+        self.engine
+            .rewind(snap.depth)
+            .map_err(|err| EmuError::Refused {
+                what: "restore a snapshot's pages".into(),
+                err,
+            })?;
         self.set_regs(&snap.regs)
     }
 
@@ -373,7 +386,10 @@ impl<'e, S: Stepper + 'e> Machine<'e, S> {
                     true
                 },
             )
-            .map_err(EmuError::Engine)?;
+            .map_err(|err| EmuError::Refused {
+                what: format!("watch reads of [{lo:#x}, {hi:#x})"),
+                err,
+            })?;
         self.watch = Some(id);
         Ok(())
     }

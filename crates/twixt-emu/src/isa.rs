@@ -119,17 +119,7 @@ impl Isa for Arm64 {
     }
 
     fn loads_into_base(pc: u64, word: u32, rn: u8) -> bool {
-        if rn == 31 {
-            return false;
-        }
-        if let Some(m) = twixt_arm64::mem_op(word) {
-            let regs = usize::from(m.access.regs.clamp(1, 2));
-            return !m.access.store && !m.access.fp_simd && m.access.rt[..regs].contains(&rn);
-        }
-        // Register-offset, exclusive and atomic forms have no writeback: a written base is
-        // a destination. SIMD structure loads (LD1..LD4) write back and load vectors only.
-        let structure = (word >> 27) & 0b111 == 0b001 && word & (1 << 26) != 0;
-        !structure && twixt_arm64::classify(pc, word).written.contains_x(rn)
+        twixt_arm64::load_overwrites_base(pc, word, rn)
     }
 
     fn falls_through(pc: u64, word: u32) -> bool {

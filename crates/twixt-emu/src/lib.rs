@@ -53,12 +53,20 @@ pub struct MapRange<'d> {
     pub data: &'d [u8],
 }
 
-/// Why the harness could not be built.
+/// Why the harness could not be built, or the machine could not do what it was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum EmuError {
     /// Unicorn refused to start.
     #[error("cannot start the arm64 emulator: {0:?}")]
     Engine(unicorn_engine::unicorn_const::uc_error),
+    /// Unicorn refused an operation on a running machine.
+    #[error("the arm64 emulator refused to {what}: {err:?}")]
+    Refused {
+        /// What was asked: `write the registers`, `write memory at 0x...`, ...
+        what: String,
+        /// Unicorn's error.
+        err: unicorn_engine::unicorn_const::uc_error,
+    },
     /// A segment could not be mapped.
     #[error("cannot map segment at {vaddr:#x} ({size:#x} bytes): {err:?}")]
     Map {
