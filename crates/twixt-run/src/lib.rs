@@ -10,11 +10,14 @@
 //! call as "unanalysed: reason", never as a silent pass.
 
 pub mod args;
+mod pc_hash;
 pub mod report;
 pub mod runtime;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
+
+use pc_hash::PcMap;
 
 use twixt_arm64::Flow;
 use twixt_check::finding::{FpEvidence, FpWalkEvidence, Site};
@@ -160,12 +163,12 @@ struct Ctx<'p, 'a> {
     ap: AsyncPreemptFrame,
     goexit_ret: u64,
     top_sp: u64,
-    actions: HashMap<u64, Action>,
+    actions: PcMap<u64, Action>,
     zerobase: Option<u64>,
     /// Wall time for one run (the call, the re-run, each resumed run).
     time_limit: Duration,
     /// Control flow per PC, decoded once.
-    flows: std::cell::RefCell<HashMap<u64, Flow>>,
+    flows: std::cell::RefCell<PcMap<u64, Flow>>,
 }
 
 /// The stepper: shadow stack, budget, and in pass 1 the checks.
@@ -189,7 +192,7 @@ struct Tracker<'c, 'p, 'a> {
 
 #[derive(Clone, Default)]
 struct Checks {
-    seen: HashMap<(u64, u64, usize), ()>,
+    seen: PcMap<(u64, u64, usize), ()>,
     findings: BTreeMap<(u64, String, usize, u64), RunFinding>,
     candidates: Vec<(u64, Candidate)>,
     candidate_pcs: BTreeSet<(u64, usize)>,
@@ -672,7 +675,7 @@ pub fn run(
     let layout = twixt_check::emulator::layout(prog);
     let heap_lo = layout.heap_base();
     let ranges = twixt_check::emulator::ranges(prog);
-    let mut actions = HashMap::new();
+    let mut actions = PcMap::default();
     for m in prog.funcs() {
         if let Some(a) = runtime::action(&m.info.name) {
             actions.insert(m.info.entry, a);
