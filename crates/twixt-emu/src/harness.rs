@@ -133,8 +133,9 @@ pub struct HookState<O> {
     /// A data access no memory can back: `(pc, address)` of the instruction, to be
     /// replayed against scratch memory.
     relocate: Option<(u64, u64)>,
-    /// Set while such a replay runs: its boundary was already observed and counted.
-    replaying: bool,
+    /// The PC of the instruction being replayed, while its replay runs: its boundary was
+    /// already observed and counted, and the run must stop at the next one.
+    replaying: Option<u64>,
     /// A word the CPU refused as undefined although it decodes as falling through: the run
     /// goes on after it.
     skip: Option<u64>,
@@ -178,7 +179,7 @@ impl<'e, O: Observer + 'e> Harness<'e, O> {
             max_scratch_pages: 256,
             scratch_word: layout.scratch_pointer(),
             relocate: None,
-            replaying: false,
+            replaying: None,
             skip: None,
         };
         let engine = Engine::new(ranges, layout, StackMapping::Lazy, state)?;
@@ -256,7 +257,7 @@ impl<'e, O: Observer + 'e> Harness<'e, O> {
         st.deadline = Some(Instant::now() + self.time_budget);
         st.new_scratch_pages = 0;
         st.relocate = None;
-        st.replaying = false;
+        st.replaying = None;
         st.skip = None;
         st.unhooked.clone_from(&start.unhooked_stores);
     }
@@ -393,11 +394,15 @@ impl<'e, O: Observer + 'e> Harness<'e, O> {
         let uc = &mut self.engine.uc;
         uc.reg_write(reg, moved)
             .map_err(|e| gave_up(&format!("{e:?}")))?;
-        uc.get_data_mut().policy.replaying = true;
-        // One instruction: a load or store falls through to `until`. (A count of 1 would
-        // install Unicorn's counting hook, and dropping it again flushes every translation.)
+        uc.get_data_mut().policy.replaying = Some(pc);
+        // One instruction: the code hook stops the run at the next one. `until` alone is not
+        // enough: Unicorn compiles the `until` check into a block when it translates it, and
+        // the block that starts at `pc` may be cached from the region's run, translated for
+        // that run's `until` (measured: go1.27.3's `fix`, edge.Kind.String, ran on into the
+        // next load and faulted again). A count of 1 would install Unicorn's counting hook,
+        // and dropping it again flushes every translation.
         let r = uc.emu_start(pc, pc.wrapping_add(Target::INSN_BYTES), 0, 0);
-        uc.get_data_mut().policy.replaying = false;
+        uc.get_data_mut().policy.replaying = None;
         r.map_err(|e| gave_up(&format!("{} when replayed", describe_error(e))))?;
         if uc.get_data_mut().policy.relocate.take().is_some() {
             return Err(gave_up("still unmapped when replayed against scratch"));
@@ -424,7 +429,10 @@ impl<O: Observer> Policy for HookState<O> {
 
     fn boundary(uc: &mut Unicorn<'_, Core<Self>>, addr: u64) {
         let st = &uc.get_data().policy;
-        if st.replaying {
+        if let Some(replayed) = st.replaying {
+            if addr != replayed {
+                let _ = uc.emu_stop();
+            }
             return;
         }
         let (first, last) = st.region;
@@ -510,7 +518,7 @@ impl<O: Observer> Policy for HookState<O> {
     /// (SVE and SME encodings, which Go never emits: in practice, literal pools of
     /// constants after a function's code): the word is data, skipped with no effect.
     fn interrupt(uc: &mut Unicorn<'_, Core<Self>>, intno: u32, pc: u64) -> bool {
-        if intno != Target::UNDEFINED_INSTRUCTION || uc.get_data().policy.replaying {
+        if intno != Target::UNDEFINED_INSTRUCTION || uc.get_data().policy.replaying.is_some() {
             return false;
         }
         let mut word = [0u8; 4];
