@@ -134,6 +134,9 @@ pub enum Ended {
     Signal(i32),
     /// The timeout: twixt killed it.
     Timeout,
+    /// Still running when the observer of [`run_attached`] was done with it: twixt killed
+    /// it.
+    Stopped,
 }
 
 /// What a run produced.
@@ -305,10 +308,65 @@ impl Drop for WorkDir {
     }
 }
 
+/// In [`Launch::runner`], stands for the run's work directory (the same path inside the
+/// sandbox and outside, since it is bound over itself): e.g. qemu's `-g {work}/gdb.sock`, a
+/// Unix socket twixt can reach although the program has no network.
+pub const WORK_DIR: &str = "{work}";
+
+/// What the observer of [`run_attached`] wants once it returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum After {
+    /// Let the program run to its end (or the timeout).
+    Wait,
+    /// Kill it now ([`Ended::Stopped`] if it was still running).
+    Stop,
+}
+
+/// A program running contained, as its observer sees it.
+pub struct Attached<'a> {
+    work: &'a std::path::Path,
+    deadline: Instant,
+    started: Instant,
+    child: &'a mut Child,
+}
+
+impl Attached<'_> {
+    /// The run's work directory (the program's current directory).
+    pub fn work_dir(&self) -> &std::path::Path {
+        self.work
+    }
+
+    /// When the timeout kills the run.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// When the program was started.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// Whether the sandbox (and so the program) is still running.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
 /// Runs `launch` contained (see the module documentation) and returns what it produced.
 /// Errors are twixt's own (the work directory, a tool that cannot start), never the
 /// program's: a program that fails is a [`Ran`] with its status.
 pub fn run(launch: &Launch) -> Result<Ran, String> {
+    run_attached(launch, |_| (After::Wait, ())).map(|(ran, ())| ran)
+}
+
+/// [`run`], with `observe` called on this thread once the program has started (its output
+/// is drained meanwhile): it may talk to the program through files in the work directory
+/// (a debugger's socket) until it is done or [`Attached::deadline`] passes, and says
+/// whether to let the program finish or to kill it. The timeout still applies.
+pub fn run_attached<T>(
+    launch: &Launch,
+    observe: impl FnOnce(&mut Attached<'_>) -> (After, T),
+) -> Result<(Ran, T), String> {
     let s = support();
     let work = WorkDir::new()?;
     let prog = work.0.join(&launch.name);
@@ -352,7 +410,11 @@ pub fn run(launch: &Launch) -> Result<Ran, String> {
             .iter()
             .map(|(k, v)| OsString::from(format!("{k}={v}"))),
     );
-    inner.extend(launch.runner.iter().cloned());
+    let work_text = work.0.to_string_lossy().into_owned();
+    inner.extend(launch.runner.iter().map(|r| match r.to_str() {
+        Some(t) if t.contains(WORK_DIR) => OsString::from(t.replace(WORK_DIR, &work_text)),
+        _ => r.clone(),
+    }));
     inner.push(format!("./{}", launch.name).into());
     inner.extend(launch.args.iter().map(OsString::from));
 
@@ -406,12 +468,22 @@ pub fn run(launch: &Launch) -> Result<Ran, String> {
     let err = drain(child.stderr.take(), cap);
 
     let deadline = started + launch.timeout;
-    let (status, killed) = loop {
+    let (after, observed) = observe(&mut Attached {
+        work: &work.0,
+        deadline,
+        started,
+        child: &mut child,
+    });
+    let (status, killed, stopped) = loop {
         match child.try_wait() {
-            Ok(Some(status)) => break (Some(status), 0),
+            Ok(Some(status)) => break (Some(status), 0, false),
+            Ok(None) if after == After::Stop => {
+                let killed = kill_all(&mut child);
+                break (None, killed, true);
+            }
             Ok(None) if Instant::now() >= deadline => {
                 let killed = kill_all(&mut child);
-                break (None, killed);
+                break (None, killed, false);
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(5)),
             Err(e) => return Err(format!("waiting for the program: {e}")),
@@ -420,6 +492,7 @@ pub fn run(launch: &Launch) -> Result<Ran, String> {
     let seconds = started.elapsed().as_secs_f64();
     let namespaced = s.namespaces.is_ok();
     let ended = match status {
+        None if stopped => Ended::Stopped,
         None => Ended::Timeout,
         Some(st) => match (st.code(), st.signal()) {
             // Through the namespace's shell, a signal N comes back as status 128 + N.
@@ -448,16 +521,19 @@ pub fn run(launch: &Launch) -> Result<Ran, String> {
             files.insert(name.clone(), bytes);
         }
     }
-    Ok(Ran {
-        ended,
-        seconds,
-        stdout,
-        stderr,
-        truncated: t1 || t2,
-        killed,
-        notes,
-        files,
-    })
+    Ok((
+        Ran {
+            ended,
+            seconds,
+            stdout,
+            stderr,
+            truncated: t1 || t2,
+            killed,
+            notes,
+            files,
+        },
+        observed,
+    ))
 }
 
 /// Reads a pipe to its end on a thread, keeping at most `cap` bytes.
