@@ -18,7 +18,9 @@ pub use classify::classify;
 pub use effects::{
     Effects, Flow, RegSet, SpAccess, Successors, Writeback, is_unconditional_transfer, successors,
 };
-pub use values::{MemOp, ValueOp, mem_base, mem_op, register_addressed_store, value_op};
+pub use values::{
+    MemOp, ValueOp, load_overwrites_base, mem_base, mem_op, register_addressed_store, value_op,
+};
 
 /// One decoded instruction.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

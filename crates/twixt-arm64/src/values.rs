@@ -113,6 +113,23 @@ pub fn mem_op(word: u32) -> Option<MemOp> {
     })
 }
 
+/// Whether the load `word` at `pc` writes its own base register `rn` (31 = SP, never a
+/// load destination) as a destination, so that the loaded value replaces the base; otherwise
+/// the base changes only by writeback. Register-offset, exclusive and atomic forms have no
+/// writeback, so a written base is a destination there; SIMD structure loads (LD1..LD4)
+/// write back and load vectors only.
+pub fn load_overwrites_base(pc: u64, word: u32, rn: u8) -> bool {
+    if rn == 31 {
+        return false;
+    }
+    if let Some(m) = mem_op(word) {
+        let regs = usize::from(m.access.regs.clamp(1, 2));
+        return !m.access.store && !m.access.fp_simd && m.access.rt[..regs].contains(&rn);
+    }
+    let structure = (word >> 27) & 0b111 == 0b001 && word & (1 << 26) != 0;
+    !structure && classify(pc, word).written.contains_x(rn)
+}
+
 /// A store whose address is a register with no offset and whose bytes written are not a
 /// plain register transfer: load/store exclusive and compare-and-swap (base Xn, up to 16
 /// bytes), LSE atomics such as LDADD and SWP (base Xn), and `DC ZVA` (address Xt, a block of
@@ -251,5 +268,19 @@ mod tests {
         assert_eq!(mem_op(0x910083ff), None);
         // ldr x0, [x1, x2, lsl #3]: register offset, no constant address.
         assert_eq!(mem_op(0xf8627820), None);
+    }
+
+    #[test]
+    fn a_load_overwrites_its_base_only_as_a_destination() {
+        // ldr x1, [x1]: the loaded value replaces the base.
+        assert!(load_overwrites_base(0, 0xf9400021, 1));
+        // ldr x2, [x1, #8]!: x1 changes by writeback only.
+        assert!(!load_overwrites_base(0, 0xf8408c22, 1));
+        // ldr x1, [x1, x2, lsl #3]: register offset, no writeback: a destination.
+        assert!(load_overwrites_base(0, 0xf8627821, 1));
+        // ld1 {v0.16b}, [x1], #16: a structure load writes x1 back, loads only vectors.
+        assert!(!load_overwrites_base(0, 0x4cdf7020, 1));
+        // ldr x0, [sp, #8]: SP is never a load destination.
+        assert!(!load_overwrites_base(0, 0xf94007e0, 31));
     }
 }

@@ -37,8 +37,8 @@ pub fn hooked_loop_rate(instructions: usize) -> Result<f64, String> {
 /// Runs `instructions` instructions of code that is executed once, in straight regions of
 /// `region` instructions (one `emu_start` each, as the scan runs a function's regions),
 /// with an empty code hook when `hooked`; returns instructions per second. The code mixes
-/// an ADD, a store and a load to SP-relative stack; the translation cache is flushed every
-/// 512 regions, as the scan's harness does.
+/// an ADD, a store and a load to SP-relative stack; the translation cache is flushed (and the
+/// hook renewed) every 512 regions, as the scan's harness does.
 pub fn translated_once_rate(
     instructions: usize,
     region: usize,
@@ -64,8 +64,9 @@ pub fn translated_once_rate(
     uc.mem_write(BASE, &code).map_err(err)?;
     uc.mem_map(STACK, 0x10000, Prot::READ | Prot::WRITE)
         .map_err(err)?;
+    let mut hook = None;
     if hooked {
-        uc.add_code_hook(1, 0, |_, _, _| {}).map_err(err)?;
+        hook = Some(uc.add_code_hook(1, 0, |_, _, _| {}).map_err(err)?);
     }
     let started = Instant::now();
     let mut done = 0;
@@ -79,6 +80,11 @@ pub fn translated_once_rate(
         done += region;
         if (done / region).is_multiple_of(512) {
             uc.ctl_flush_tb().map_err(err)?;
+            // As the harness does: a renewed hook forgets the blocks it instrumented.
+            if let Some(id) = hook.take() {
+                uc.remove_hook(id).map_err(err)?;
+                hook = Some(uc.add_code_hook(1, 0, |_, _, _| {}).map_err(err)?);
+            }
         }
     }
     Ok(done as f64 / started.elapsed().as_secs_f64().max(1e-9))

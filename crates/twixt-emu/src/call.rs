@@ -1,26 +1,30 @@
-//! A second way to drive Unicorn: whole calls instead of regions. A [`Machine`] maps an
-//! image, the goroutine stack, the fake `g` and a heap region, then runs from a machine
-//! state until a [`Stepper`] asks it to pause. The stepper sees every boundary (read-only)
-//! and decides; everything that changes the state between pauses (emulated runtime calls,
-//! injected preemptions, poisoning) goes through the machine, so that it is journaled.
+//! The whole-call machine: a policy on the engine core (`engine`) that runs from a
+//! machine state until a [`Stepper`] asks it to pause, instead of one region at a time. The
+//! stepper sees every boundary (read-only) and decides; everything that changes the state
+//! between pauses (emulated runtime calls, injected preemptions, poisoning) goes through the
+//! machine, so that it is journaled.
 //!
-//! Snapshots are journals of page pre-images: [`Machine::snapshot`] starts one (they nest),
-//! every store (the emulated program's, through the write hook, and the driver's, through
-//! [`Machine::write`]) saves the page's contents before its first write, and
-//! [`Machine::restore`] writes them back with the registers. A re-run from a snapshot costs
-//! the pages it touches, not the whole address space.
+//! Snapshots are the core's journal levels (`journal`): [`Machine::snapshot`]
+//! opens one (they nest), every store (the emulated program's, through the write hook, and
+//! the driver's, through [`Machine::write`]) saves the page's contents before its first
+//! write, and [`Machine::restore`] writes them back with the registers. A re-run from a
+//! snapshot costs the pages it touches, not the whole address space.
 //!
-//! This module shares the mapping code with the region harness but none of its state: the
-//! scan's behaviour does not depend on anything here.
+//! What the policy adds to the core: the stack is mapped up front (48 MiB, poisoned), an
+//! access nothing maps is a fault with its address and PC (never scratch memory), a heap
+//! region for the runtime calls the driver emulates, the pages written since a mark, and a
+//! watch for loads of poison. The scan's behaviour depends on nothing here.
 
-use std::collections::{BTreeSet, HashMap};
+use std::cell::RefCell;
+use std::collections::BTreeSet;
 
-use unicorn_engine::unicorn_const::{Arch, HookType, MemType, Mode, Prot};
-use unicorn_engine::{RegisterARM64, UcHookId, Unicorn};
+use unicorn_engine::unicorn_const::{HookType, MemType, Prot};
+use unicorn_engine::{UcHookId, Unicorn};
 
-use crate::{EmuError, Layout, MapRange, describe_error, map_image, x_register};
-
-const PAGE: u64 = 0x1000;
+use crate::engine::{Core, Engine, Policy, StackMapping, describe_error, read_word};
+use crate::isa::{Isa, Target};
+use crate::journal::PAGE;
+use crate::{EmuError, Layout, MapRange};
 
 /// What the stepper wants at a boundary.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,28 +45,22 @@ pub trait Stepper {
 /// boundaries need only the PC, and reading all of them costs more than the instruction.
 pub struct Cpu<'a> {
     pc: u64,
-    engine: &'a dyn Engine,
+    view: &'a dyn View,
 }
 
-/// Reads guest memory (implemented by the engine; object-safe so [`Cpu`] needs no generics).
-trait ReadMem {
-    fn read(&self, addr: u64, buf: &mut [u8]) -> bool;
-}
-
-/// Reads guest registers and memory.
-trait Engine: ReadMem {
+/// Reads guest registers and memory (object-safe, so that [`Cpu`] needs no generics).
+trait View {
     fn reg(&self, id: i32) -> u64;
+    fn read_u64(&self, addr: u64) -> Option<u64>;
 }
 
-impl<D> ReadMem for Unicorn<'_, D> {
-    fn read(&self, addr: u64, buf: &mut [u8]) -> bool {
-        self.mem_read(addr, buf).is_ok()
-    }
-}
-
-impl<D> Engine for Unicorn<'_, D> {
+impl<P> View for Unicorn<'_, Core<P>> {
     fn reg(&self, id: i32) -> u64 {
         self.reg_read(id).unwrap_or(0)
+    }
+
+    fn read_u64(&self, addr: u64) -> Option<u64> {
+        read_word(self, &self.get_data().layout, addr)
     }
 }
 
@@ -73,21 +71,18 @@ impl Cpu<'_> {
     }
     /// SP.
     pub fn sp(&self) -> u64 {
-        self.engine.reg(RegisterARM64::SP as i32)
+        self.view.reg(Target::SP)
     }
     /// Xn (n < 31); 0 otherwise.
     pub fn x(&self, n: u8) -> u64 {
-        if n > 30 {
+        if usize::from(n) >= Target::GPRS {
             return 0;
         }
-        self.engine.reg(x_register(n))
+        self.view.reg(Target::gpr(n))
     }
     /// A little-endian word, `None` if unmapped.
     pub fn read_u64(&self, addr: u64) -> Option<u64> {
-        let mut b = [0u8; 8];
-        self.engine
-            .read(addr, &mut b)
-            .then(|| u64::from_le_bytes(b))
+        self.view.read_u64(addr)
     }
 }
 
@@ -115,12 +110,6 @@ pub struct Regs {
     pub d: [u64; 32],
 }
 
-/// A journal of page pre-images and the registers at the snapshot.
-#[derive(Debug, Default)]
-struct Journal {
-    pages: HashMap<u64, Vec<u8>>,
-}
-
 /// A token for [`Machine::restore`]: the registers at the snapshot and its journal depth.
 #[derive(Clone, Debug)]
 pub struct Snapshot {
@@ -128,52 +117,32 @@ pub struct Snapshot {
     depth: usize,
 }
 
-/// State shared with the hooks.
+/// The machine's part of the hook state.
 pub struct MachineState<S> {
-    stepper: Option<S>,
-    fault: Option<String>,
-    paused: bool,
-    journals: Vec<Journal>,
+    /// Borrowed in place at every boundary (never moved in and out per instruction).
+    stepper: RefCell<Option<S>>,
     /// Every page written since [`Machine::clear_written`].
     written: BTreeSet<u64>,
+    /// The page last added to `written`: consecutive stores to one page skip the set.
+    written_hot: Option<u64>,
     /// Lowest stack address written since [`Machine::clear_written`].
     stack_low: u64,
-    layout: Layout,
     /// Reads of a poison pattern while watching: `(pc, address, size)`.
     poison_reads: Vec<(u64, u64, usize)>,
     poison_byte: u8,
 }
 
+/// The register file [`Machine::regs`] and [`Machine::set_regs`] move in one batch: X0..X30,
+/// D0..D31, the flags and SP (PC is read and written on its own).
+const FILE: usize = Target::GPRS + Target::VECTORS + 2;
+
 /// One emulator for whole calls.
 pub struct Machine<'e, S: Stepper> {
-    uc: Unicorn<'e, MachineState<S>>,
-    layout: Layout,
+    engine: Engine<'e, MachineState<S>>,
     heap: (u64, u64),
     watch: Option<UcHookId>,
-}
-
-fn note_write<S>(st: &mut MachineState<S>, uc_read: &dyn ReadMem, addr: u64, end: u64) {
-    if addr >= st.layout.stack_lo && addr < st.layout.stack_hi {
-        st.stack_low = st.stack_low.min(addr);
-    }
-    let first = addr & !(PAGE - 1);
-    let last = end.saturating_sub(1) & !(PAGE - 1);
-    let mut page = first;
-    while page <= last {
-        st.written.insert(page);
-        for j in &mut st.journals {
-            if let std::collections::hash_map::Entry::Vacant(e) = j.pages.entry(page) {
-                let mut buf = vec![0u8; PAGE as usize];
-                if uc_read.read(page, &mut buf) {
-                    e.insert(buf);
-                }
-            }
-        }
-        let Some(next) = page.checked_add(PAGE) else {
-            break;
-        };
-        page = next;
-    }
+    /// Unicorn ids of the [`FILE`] registers.
+    file_ids: [i32; FILE],
 }
 
 impl<'e, S: Stepper + 'e> Machine<'e, S> {
@@ -185,56 +154,47 @@ impl<'e, S: Stepper + 'e> Machine<'e, S> {
         heap_lo: u64,
         heap_size: u64,
     ) -> Result<Self, EmuError> {
-        let state = MachineState {
-            stepper: None,
-            fault: None,
-            paused: false,
-            journals: Vec::new(),
-            written: BTreeSet::new(),
-            stack_low: layout.stack_hi,
-            layout,
-            poison_reads: Vec::new(),
-            poison_byte: 0xa5,
-        };
-        let mut uc = Unicorn::new_with_data(Arch::ARM64, Mode::LITTLE_ENDIAN, state)
-            .map_err(EmuError::Engine)?;
-        uc.ctl_set_cpu_model(unicorn_engine::Arm64CpuModel::MAX as i32)
-            .map_err(EmuError::Engine)?;
-        map_image(&mut uc, ranges, &layout)?;
-        layout.map_harness(&mut uc).map_err(EmuError::Engine)?;
-        layout.map_stack(&mut uc).map_err(EmuError::Engine)?;
         if layout.overlaps(heap_lo, heap_lo.saturating_add(heap_size)) {
             return Err(EmuError::Overlap { vaddr: heap_lo });
         }
-        uc.mem_map(heap_lo, heap_size, Prot::READ | Prot::WRITE)
+        let state = MachineState {
+            stepper: RefCell::new(None),
+            written: BTreeSet::new(),
+            written_hot: None,
+            stack_low: layout.stack_hi,
+            poison_reads: Vec::new(),
+            poison_byte: 0xa5,
+        };
+        let mut engine = Engine::new(ranges, layout, StackMapping::Eager, state)?;
+        engine
+            .uc
+            .mem_map(heap_lo, heap_size, Prot::READ | Prot::WRITE)
             .map_err(|err| EmuError::Map {
                 vaddr: heap_lo,
                 size: heap_size,
                 err,
             })?;
-        // The stack holds the poison word everywhere nobody wrote, like the region harness's.
-        let chunk: Vec<u8> = std::iter::repeat_n(layout.poison().to_le_bytes(), 0x10000)
-            .flatten()
-            .collect();
-        let mut a = layout.stack_lo;
-        while a < layout.stack_hi {
-            let n = (layout.stack_hi - a).min(chunk.len() as u64);
-            uc.mem_write(a, &chunk[..n as usize])
-                .map_err(EmuError::Engine)?;
-            a += n;
+        let mut file_ids = [0; FILE];
+        let (x, rest) = file_ids.split_at_mut(Target::GPRS);
+        let (d, rest) = rest.split_at_mut(Target::VECTORS);
+        for (n, id) in x.iter_mut().enumerate() {
+            *id = Target::gpr(n as u8);
         }
-        install(&mut uc).map_err(EmuError::Engine)?;
+        for (n, id) in d.iter_mut().enumerate() {
+            *id = Target::vector(n as u8);
+        }
+        rest.copy_from_slice(&[Target::FLAGS, Target::SP]);
         Ok(Machine {
-            uc,
-            layout,
+            engine,
             heap: (heap_lo, heap_size),
             watch: None,
+            file_ids,
         })
     }
 
     /// The layout (stack, g, scratch).
     pub fn layout(&self) -> &Layout {
-        &self.layout
+        self.engine.layout()
     }
 
     /// The heap region `(lo, size)`.
@@ -246,24 +206,27 @@ impl<'e, S: Stepper + 'e> Machine<'e, S> {
     /// returns the stepper back. `max_instructions` bounds this one `emu_start` (0: none).
     pub fn run(&mut self, stepper: S, max_instructions: usize) -> (S, Exit) {
         {
-            let st = self.uc.get_data_mut();
-            st.stepper = Some(stepper);
-            st.fault = None;
-            st.paused = false;
+            let core = self.engine.core_mut();
+            *core.policy.stepper.get_mut() = Some(stepper);
+            core.fault = None;
+            core.stopped = false;
         }
-        let pc = self.uc.pc_read().unwrap_or(0);
-        let result = self.uc.emu_start(pc, u64::MAX, 0, max_instructions);
-        let st = self.uc.get_data_mut();
-        let stepper = st
+        let pc = self.engine.reg(Target::PC);
+        let result = self.engine.uc.emu_start(pc, u64::MAX, 0, max_instructions);
+        let stepper = self
+            .engine
+            .core_mut()
+            .policy
             .stepper
+            .get_mut()
             .take()
-            .expect("the stepper is put back after every boundary");
-        let now = self.uc.pc_read().unwrap_or(0);
-        let st = self.uc.get_data();
-        if let Some(f) = &st.fault {
+            .expect("the stepper stays in place while the machine runs");
+        let now = self.engine.reg(Target::PC);
+        let core = self.engine.core();
+        if let Some(f) = &core.fault {
             return (stepper, Exit::Fault(f.clone()));
         }
-        if st.paused {
+        if core.stopped {
             return (stepper, Exit::Paused(now));
         }
         match result {
@@ -280,62 +243,55 @@ impl<'e, S: Stepper + 'e> Machine<'e, S> {
 
     /// Reads every register.
     pub fn regs(&self) -> Regs {
-        let mut x = [0u64; 31];
-        for (i, v) in x.iter_mut().enumerate() {
-            *v = self.uc.reg_read(x_register(i as u8)).unwrap_or(0);
-        }
-        let mut d = [0u64; 32];
-        for (i, v) in d.iter_mut().enumerate() {
-            *v = self
-                .uc
-                .reg_read(RegisterARM64::D0 as i32 + i as i32)
-                .unwrap_or(0);
-        }
-        Regs {
-            x,
-            sp: self.uc.reg_read(RegisterARM64::SP).unwrap_or(0),
-            pc: self.uc.pc_read().unwrap_or(0),
-            nzcv: self.uc.reg_read(RegisterARM64::NZCV).unwrap_or(0),
-            d,
-        }
+        let values = self
+            .engine
+            .read_registers(&self.file_ids)
+            .unwrap_or_else(|_| vec![0; FILE]);
+        let mut r = Regs {
+            x: [0; 31],
+            sp: values[FILE - 1],
+            pc: self.engine.reg(Target::PC),
+            nzcv: values[FILE - 2],
+            d: [0; 32],
+        };
+        r.x.copy_from_slice(&values[..Target::GPRS]);
+        r.d.copy_from_slice(&values[Target::GPRS..Target::GPRS + Target::VECTORS]);
+        r
     }
 
     /// Writes every register.
     pub fn set_regs(&mut self, r: &Regs) -> Result<(), EmuError> {
-        let e = EmuError::Engine;
-        for (i, v) in r.x.iter().enumerate() {
-            self.uc.reg_write(x_register(i as u8), *v).map_err(e)?;
-        }
-        for (i, v) in r.d.iter().enumerate() {
-            self.uc
-                .reg_write(RegisterARM64::D0 as i32 + i as i32, *v)
-                .map_err(e)?;
-        }
-        self.uc.reg_write(RegisterARM64::NZCV, r.nzcv).map_err(e)?;
-        self.uc.reg_write(RegisterARM64::SP, r.sp).map_err(e)?;
-        self.uc.reg_write(RegisterARM64::PC, r.pc).map_err(e)?;
-        Ok(())
+        let mut values = [0u64; FILE];
+        values[..Target::GPRS].copy_from_slice(&r.x);
+        values[Target::GPRS..Target::GPRS + Target::VECTORS].copy_from_slice(&r.d);
+        values[FILE - 2] = r.nzcv;
+        values[FILE - 1] = r.sp;
+        self.engine
+            .write_registers(&self.file_ids, &values, r.pc)
+            .map_err(|err| EmuError::Refused {
+                what: "write the registers".into(),
+                err,
+            })
     }
 
     /// Reads memory, `None` if any of it is unmapped.
     pub fn read(&self, addr: u64, len: usize) -> Option<Vec<u8>> {
-        self.uc.mem_read_as_vec(addr, len).ok()
+        self.engine.read(addr, len)
     }
 
     /// A little-endian word, `None` if unmapped.
     pub fn read_u64(&self, addr: u64) -> Option<u64> {
-        let b = self.read(addr, 8)?;
-        Some(u64::from_le_bytes(b.try_into().ok()?))
+        self.engine.read_u64(addr)
     }
 
     /// Writes memory through the journal (so snapshots undo it).
     pub fn write(&mut self, addr: u64, bytes: &[u8]) -> Result<(), EmuError> {
-        let end = addr.saturating_add(bytes.len() as u64);
-        if !bytes.is_empty() {
-            let reader = pre_read(&self.uc, addr, end);
-            note_write(self.uc.get_data_mut(), &reader, addr, end);
-        }
-        self.uc.mem_write(addr, bytes).map_err(EmuError::Engine)
+        self.engine
+            .write(addr, bytes)
+            .map_err(|err| EmuError::Refused {
+                what: format!("write {} bytes at {addr:#x}", bytes.len()),
+                err,
+            })
     }
 
     /// Writes a little-endian word through the journal.
@@ -345,7 +301,7 @@ impl<'e, S: Stepper + 'e> Machine<'e, S> {
 
     /// Fills `[lo, hi)` with the poison byte through the journal.
     pub fn poison(&mut self, lo: u64, hi: u64) -> Result<(), EmuError> {
-        let byte = self.uc.get_data().poison_byte;
+        let byte = self.poison_byte();
         let mut a = lo;
         let block = vec![byte; 0x10000];
         while a < hi {
@@ -358,93 +314,71 @@ impl<'e, S: Stepper + 'e> Machine<'e, S> {
 
     /// The byte [`Machine::poison`] writes (a word of it is no pointer and no PC).
     pub fn poison_byte(&self) -> u8 {
-        self.uc.get_data().poison_byte
+        self.engine.core().policy.poison_byte
     }
 
     /// Starts a journal: [`Machine::restore`] brings the registers and memory back here.
     pub fn snapshot(&mut self) -> Snapshot {
         let regs = self.regs();
-        let st = self.uc.get_data_mut();
-        st.journals.push(Journal::default());
-        Snapshot {
-            regs,
-            depth: st.journals.len(),
-        }
+        let depth = self.engine.mark();
+        Snapshot { regs, depth }
     }
 
     /// Restores the state of `snap` (and drops the journals started after it).
     pub fn restore(&mut self, snap: &Snapshot) -> Result<(), EmuError> {
-        loop {
-            let st = self.uc.get_data_mut();
-            if st.journals.len() < snap.depth {
-                break;
-            }
-            let Some(j) = st.journals.pop() else { break };
-            for (page, bytes) in j.pages {
-                self.uc.mem_write(page, &bytes).map_err(EmuError::Engine)?;
-            }
-        }
+        self.engine
+            .rewind(snap.depth)
+            .map_err(|err| EmuError::Refused {
+                what: "restore a snapshot's pages".into(),
+                err,
+            })?;
         self.set_regs(&snap.regs)
     }
 
     /// The bytes of `[addr, addr+len)` as they were when `snap` was taken (`None` when
     /// `snap` was restored already or the memory is unmapped).
     pub fn journal_bytes(&self, snap: &Snapshot, addr: u64, len: usize) -> Option<Vec<u8>> {
-        let st = self.uc.get_data();
-        let j = st.journals.get(snap.depth.checked_sub(1)?)?;
-        let mut out = Vec::with_capacity(len);
-        let end = addr.checked_add(len as u64)?;
-        let mut a = addr;
-        while a < end {
-            let page = a & !(PAGE - 1);
-            let n = (page + PAGE).min(end) - a;
-            match j.pages.get(&page) {
-                Some(p) => {
-                    let off = (a - page) as usize;
-                    out.extend_from_slice(&p[off..off + n as usize]);
-                }
-                None => out.extend_from_slice(&self.read(a, n as usize)?),
-            }
-            a += n;
-        }
-        Some(out)
+        self.engine.pre_image(snap.depth, addr, len)
     }
 
     /// Pages written since the last [`Machine::clear_written`], ascending.
     pub fn written_pages(&self) -> Vec<u64> {
-        self.uc.get_data().written.iter().copied().collect()
+        self.engine.core().policy.written.iter().copied().collect()
     }
 
     /// The lowest stack address written since the last [`Machine::clear_written`].
     pub fn stack_low(&self) -> u64 {
-        self.uc.get_data().stack_low
+        self.engine.core().policy.stack_low
     }
 
     /// Forgets the written pages and the stack low-water mark.
     pub fn clear_written(&mut self) {
-        let st = self.uc.get_data_mut();
+        let stack_hi = self.layout().stack_hi;
+        let st = &mut self.engine.core_mut().policy;
         st.written.clear();
-        st.stack_low = st.layout.stack_hi;
+        st.written_hot = None;
+        st.stack_low = stack_hi;
     }
 
     /// Starts recording loads that read a whole word (or smaller) of poison bytes in
     /// `[lo, hi)`: live data that a preemption destroyed.
     pub fn watch_poison_reads(&mut self, lo: u64, hi: u64) -> Result<(), EmuError> {
         self.unwatch();
-        self.uc.get_data_mut().poison_reads.clear();
+        self.engine.core_mut().policy.poison_reads.clear();
         let id = self
+            .engine
             .uc
             .add_mem_hook(
                 HookType::MEM_READ,
                 lo,
                 hi.saturating_sub(1),
                 |uc, _k, addr, size, _v| {
-                    let byte = uc.get_data().poison_byte;
+                    let byte = uc.get_data().policy.poison_byte;
                     if let Ok(b) = uc.mem_read_as_vec(addr, size)
                         && b.iter().all(|&x| x == byte)
                     {
                         let pc = uc.pc_read().unwrap_or(0);
-                        let st = uc.get_data_mut();
+                        let st = &mut uc.get_data_mut().policy;
                         if st.poison_reads.len() < 256 {
                             st.poison_reads.push((pc, addr, size));
                         }
@@ -452,7 +386,10 @@ impl<'e, S: Stepper + 'e> Machine<'e, S> {
                     true
                 },
             )
-            .map_err(EmuError::Engine)?;
+            .map_err(|err| EmuError::Refused {
+                what: format!("watch reads of [{lo:#x}, {hi:#x})"),
+                err,
+            })?;
         self.watch = Some(id);
         Ok(())
     }
@@ -460,112 +397,66 @@ impl<'e, S: Stepper + 'e> Machine<'e, S> {
     /// Stops watching; returns the poison reads `(pc, address, size)` seen.
     pub fn unwatch(&mut self) -> Vec<(u64, u64, usize)> {
         if let Some(id) = self.watch.take() {
-            let _ = self.uc.remove_hook(id);
+            let _ = self.engine.uc.remove_hook(id);
         }
-        std::mem::take(&mut self.uc.get_data_mut().poison_reads)
+        std::mem::take(&mut self.engine.core_mut().policy.poison_reads)
     }
 }
 
-fn install<'e, S: Stepper + 'e>(
-    uc: &mut Unicorn<'e, MachineState<S>>,
-) -> Result<(), unicorn_engine::unicorn_const::uc_error> {
-    uc.add_code_hook(1, 0, |uc, addr, _size| {
-        let st = uc.get_data();
-        if st.paused || st.fault.is_some() {
-            return;
-        }
-        let Some(mut stepper) = uc.get_data_mut().stepper.take() else {
-            return;
-        };
+impl<S: Stepper> Policy for MachineState<S> {
+    fn unmapped_accesses() -> HookType {
+        HookType::MEM_READ_UNMAPPED | HookType::MEM_WRITE_UNMAPPED | HookType::MEM_FETCH_UNMAPPED
+    }
+
+    fn boundary(uc: &mut Unicorn<'_, Core<Self>>, pc: u64) {
         let step = {
-            let cpu = Cpu {
-                pc: addr,
-                engine: &*uc,
+            let core = uc.get_data();
+            // Only ever borrowed here: a failed borrow would be a bug, not a panic inside a
+            // Unicorn callback.
+            let Ok(mut slot) = core.policy.stepper.try_borrow_mut() else {
+                return;
             };
-            stepper.step(&cpu)
+            let Some(stepper) = slot.as_mut() else {
+                return;
+            };
+            stepper.step(&Cpu { pc, view: &*uc })
         };
-        let st = uc.get_data_mut();
-        st.stepper = Some(stepper);
         if step == Step::Pause {
-            st.paused = true;
+            uc.get_data_mut().stopped = true;
             let _ = uc.emu_stop();
         }
-    })?;
-    uc.add_intr_hook(|uc, intno| {
-        let pc = uc.pc_read().unwrap_or(0);
-        let st = uc.get_data_mut();
-        if st.fault.is_none() {
-            st.fault = Some(format!(
-                "system instruction or exception {intno} at {pc:#x}"
-            ));
-        }
-        let _ = uc.emu_stop();
-    })?;
-    uc.add_mem_hook(
-        HookType::MEM_WRITE,
-        1,
-        0,
-        |uc, _kind: MemType, addr, size, _value| {
-            let end = addr.saturating_add(size as u64);
-            let reader = pre_read(uc, addr, end);
-            note_write(uc.get_data_mut(), &reader, addr, end);
-            true
-        },
-    )?;
-    uc.add_mem_hook(
-        HookType::MEM_READ_UNMAPPED | HookType::MEM_WRITE_UNMAPPED | HookType::MEM_FETCH_UNMAPPED,
-        1,
-        0,
-        |uc, kind: MemType, addr, _size, _value| {
-            let pc = uc.pc_read().unwrap_or(0);
-            let what = match kind {
-                MemType::WRITE_UNMAPPED => "write to",
-                MemType::FETCH_UNMAPPED => "jump to",
-                _ => "read from",
-            };
-            let st = uc.get_data_mut();
-            st.fault
-                .get_or_insert(format!("{what} unmapped {addr:#x} at pc {pc:#x}"));
-            false
-        },
-    )?;
-    Ok(())
-}
-
-/// Reads the pages of `[addr, end)` that some journal has not saved yet, before the write
-/// (the state is borrowed mutably afterwards, so the engine cannot be read then).
-fn pre_read<S>(uc: &Unicorn<'_, MachineState<S>>, addr: u64, end: u64) -> PreRead {
-    let first = addr & !(PAGE - 1);
-    let last = end.saturating_sub(1) & !(PAGE - 1);
-    let mut pre = Vec::new();
-    let mut page = first;
-    while page <= last {
-        let st = uc.get_data();
-        if st.journals.iter().any(|j| !j.pages.contains_key(&page))
-            && let Ok(b) = uc.mem_read_as_vec(page, PAGE as usize)
-        {
-            pre.push((page, b));
-        }
-        let Some(next) = page.checked_add(PAGE) else {
-            break;
-        };
-        page = next;
     }
-    PreRead(pre)
-}
 
-/// Page contents read before a write (the write hook's view for [`note_write`]).
-struct PreRead(Vec<(u64, Vec<u8>)>);
-
-impl ReadMem for PreRead {
-    fn read(&self, addr: u64, buf: &mut [u8]) -> bool {
-        match self.0.iter().find(|(p, _)| *p == addr) {
-            Some((_, b)) if b.len() == buf.len() => {
-                buf.copy_from_slice(b);
-                true
-            }
-            _ => false,
+    fn stored(&mut self, layout: &Layout, addr: u64, end: u64) {
+        if layout.in_stack(addr) {
+            self.stack_low = self.stack_low.min(addr);
         }
+        let first = addr & !(PAGE - 1);
+        let last = end.saturating_sub(1) & !(PAGE - 1);
+        if first == last && self.written_hot == Some(first) {
+            return;
+        }
+        let mut page = first;
+        loop {
+            self.written.insert(page);
+            match page.checked_add(PAGE) {
+                Some(next) if next <= last => page = next,
+                _ => break,
+            }
+        }
+        self.written_hot = Some(last);
+    }
+
+    fn unmapped(uc: &mut Unicorn<'_, Core<Self>>, kind: MemType, addr: u64, _size: usize) -> bool {
+        let pc = uc.pc_read().unwrap_or(0);
+        let what = match kind {
+            MemType::WRITE_UNMAPPED => "write to",
+            MemType::FETCH_UNMAPPED => "jump to",
+            _ => "read from",
+        };
+        uc.get_data_mut()
+            .fail(format!("{what} unmapped {addr:#x} at pc {pc:#x}"));
+        false
     }
 }
 
@@ -647,6 +538,50 @@ mod tests {
         assert_eq!(m.read_u64(sp - 64), Some(m.layout().poison()));
         assert_eq!(m.regs().pc, TEXT + 8);
         assert_eq!(m.regs().x[0], 1);
+    }
+
+    #[test]
+    fn nested_snapshots_restore_pages_first_written_inside_them() {
+        let mut m = machine(&CODE);
+        let sp = start(&mut m);
+        let heap = m.heap().0;
+        m.write_u64(heap, 1).unwrap();
+        let outer = m.snapshot();
+        m.write_u64(heap, 2).unwrap();
+        let inner = m.snapshot();
+        // Pages the outer level never saw: the inner level's copy serves both.
+        m.write_u64(heap + 0x1000, 3).unwrap();
+        m.write_u64(sp - 8, 4).unwrap();
+        m.write_u64(heap, 5).unwrap();
+        assert_eq!(
+            m.journal_bytes(&outer, heap + 0x1000, 8),
+            Some(0u64.to_le_bytes().to_vec())
+        );
+        assert_eq!(
+            m.journal_bytes(&outer, heap, 8),
+            Some(1u64.to_le_bytes().to_vec())
+        );
+        assert_eq!(
+            m.journal_bytes(&inner, heap, 8),
+            Some(2u64.to_le_bytes().to_vec())
+        );
+        m.restore(&inner).unwrap();
+        assert_eq!(m.read_u64(heap), Some(2));
+        assert_eq!(m.read_u64(heap + 0x1000), Some(0));
+        assert_eq!(m.journal_bytes(&inner, heap, 8), None, "restored already");
+        // A new inner level, then back to the outer one through both.
+        let _inner = m.snapshot();
+        m.write_u64(heap + 0x1000, 6).unwrap();
+        m.restore(&outer).unwrap();
+        assert_eq!(m.read_u64(heap), Some(1));
+        assert_eq!(m.read_u64(heap + 0x1000), Some(0));
+        assert_eq!(m.read_u64(sp - 8), Some(m.layout().poison()));
+        // Every page written since the mark, whatever was restored since.
+        assert_eq!(
+            m.written_pages(),
+            vec![heap, heap + 0x1000, (sp - 8) & !0xfff]
+        );
+        assert_eq!(m.stack_low(), sp - 8);
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Harness tests on hand-assembled arm64 code: boundaries are observed once each, the
 //! stack is restored between regions, and runaway or hostile code ends its region.
 
+use unicorn_engine::{RegisterARM64, Unicorn};
+
 use super::*;
 
 /// Records (pc, sp) at each boundary.
@@ -286,4 +288,204 @@ fn the_fake_g_leads_to_an_m_and_a_g0_with_its_own_stack() {
     let sched_sp = h.read_u64(l.g0() + 56).unwrap();
     assert!(lo < sched_sp && sched_sp < hi);
     assert_eq!(h.read_u64(sched_sp), Some(l.poison()));
+}
+
+/// Reads one word at every boundary, and records every store it is told of.
+struct Watch {
+    addr: u64,
+    seen: Vec<Option<u64>>,
+    stores: Vec<(u64, u64)>,
+}
+
+impl Observer for Watch {
+    fn boundary(&mut self, b: &Boundary<'_, '_, HookState<Self>>) -> bool {
+        self.seen.push(b.read_u64(self.addr));
+        true
+    }
+
+    fn stored(&mut self, addr: u64, end: u64) {
+        self.stores.push((addr, end));
+    }
+}
+
+const DATA: u64 = 0x20000;
+
+/// A harness over `code` and a writable data page holding 0x5a5a... at `DATA`.
+fn harness_with_data(code: &[u32]) -> Harness<'static, Watch> {
+    let bytes: Vec<u8> = code.iter().flat_map(|w| w.to_le_bytes()).collect();
+    let data = vec![0x5au8; 0x1000];
+    let ranges = [
+        MapRange {
+            vaddr: TEXT,
+            size: 0x1000,
+            read: true,
+            write: false,
+            execute: true,
+            data: &bytes,
+        },
+        MapRange {
+            vaddr: DATA,
+            size: 0x1000,
+            read: true,
+            write: true,
+            execute: false,
+            data: &data,
+        },
+    ];
+    Harness::new(&ranges, Layout::default()).expect("harness")
+}
+
+#[test]
+fn every_region_starts_from_the_memory_the_harness_was_built_with() {
+    // str x0, [x1] ; str x0, [x2] ; str x0, [sp, #-8] ; ret: a data page, scratch memory
+    // and the stack, all written.
+    let mut h = harness_with_data(&[0xf9000020, 0xf9000040, 0xf81f83e0, 0xd65f03c0]);
+    let l = *h.layout();
+    let scratch = l.scratch_lo + 0x100;
+    let mut s = RegionStart {
+        pc: TEXT,
+        last: TEXT + 12,
+        instructions: 4,
+        x: [0; 31],
+        sp: l.stack_hi - 0x100,
+        writes: vec![],
+        unhooked_stores: vec![],
+    };
+    s.x[0] = 0x1234;
+    s.x[1] = DATA + 0x10;
+    s.x[2] = scratch;
+    let watch = Watch {
+        addr: DATA + 0x10,
+        seen: vec![],
+        stores: vec![],
+    };
+    let (watch, end) = h.run(&s, watch);
+    assert_eq!(end, RunEnd::Completed);
+    // The region saw its own store; the observer was told of all three.
+    assert_eq!(watch.seen[0], Some(0x5a5a_5a5a_5a5a_5a5a));
+    assert_eq!(watch.seen[3], Some(0x1234));
+    assert_eq!(
+        watch.stores,
+        vec![
+            (DATA + 0x10, DATA + 0x18),
+            (scratch, scratch + 8),
+            (s.sp - 8, s.sp)
+        ]
+    );
+    // Between regions the memory shows what the region left...
+    assert_eq!(h.read_u64(DATA + 0x10), Some(0x1234));
+    assert_eq!(h.read_u64(scratch), Some(0x1234));
+    assert_eq!(h.read_u64(s.sp - 8), Some(0x1234));
+    // ...and the next region starts from the pristine memory: the journal level the first
+    // region ran in is rewound first.
+    let ret = RegionStart {
+        pc: TEXT + 12,
+        instructions: 1,
+        ..s.clone()
+    };
+    for addr in [DATA + 0x10, scratch, s.sp - 8] {
+        let watch = Watch {
+            addr,
+            seen: vec![],
+            stores: vec![],
+        };
+        let (watch, end) = h.run(&ret, watch);
+        assert_eq!(end, RunEnd::Completed);
+        let pristine = if addr == DATA + 0x10 {
+            0x5a5a_5a5a_5a5a_5a5a
+        } else {
+            l.poison()
+        };
+        assert_eq!(watch.seen, vec![Some(pristine)], "{addr:#x}");
+    }
+}
+
+#[test]
+fn a_store_to_fresh_scratch_is_undone_to_the_scratch_pattern() {
+    // movz x1, #0x4000, lsl #16 (x1 = 0x40000000, nothing mapped) ; str x0, [x1] ; ret
+    let mut h = harness_with_data(&[0xd2a80001, 0xf9000020, 0xd65f03c0]);
+    let l = *h.layout();
+    let mut s = RegionStart {
+        pc: TEXT,
+        last: TEXT + 8,
+        instructions: 3,
+        x: [0; 31],
+        sp: l.stack_hi - 0x100,
+        writes: vec![],
+        unhooked_stores: vec![],
+    };
+    s.x[0] = 0x1234;
+    let watch = |addr| Watch {
+        addr,
+        seen: vec![],
+        stores: vec![],
+    };
+    let (w, end) = h.run(&s, watch(0x4000_0000));
+    assert_eq!(end, RunEnd::Completed);
+    assert_eq!(w.seen[2], Some(0x1234));
+    let ret = RegionStart {
+        pc: TEXT + 8,
+        instructions: 1,
+        ..s
+    };
+    let (w, _) = h.run(&ret, watch(0x4000_0000));
+    assert_eq!(w.seen, vec![Some(l.scratch_pointer())]);
+}
+
+#[test]
+fn boundaries_are_observed_across_translation_flushes() {
+    // Every 512 regions the harness drops its translations and renews its code hook: the
+    // regions after that are observed like the ones before.
+    let mut h = harness(&[0xd503201f, 0xd65f03c0]); // nop ; ret
+    let s = start(&h, 2);
+    for i in 0..1100 {
+        let (rec, end) = h.run(&s, Recorder::default());
+        assert_eq!(end, RunEnd::Completed, "region {i}");
+        assert_eq!(rec.seen, vec![(TEXT, s.sp), (TEXT + 4, s.sp)], "region {i}");
+    }
+}
+
+#[test]
+fn a_word_that_cannot_be_planted_names_its_address() {
+    let mut h = harness(&[0xd65f03c0]); // ret
+    let mut s = start(&h, 1);
+    // The guard below the stack: never mapped.
+    let guard = h.layout().stack_lo - 0x100;
+    s.writes = vec![(guard, 0x77)];
+    let (rec, end) = h.run(&s, Recorder::default());
+    let want = format!("cannot set up region: planting 0x77 at {guard:#x}");
+    assert!(
+        matches!(&end, RunEnd::Unanalysed(r) if r.starts_with(&want)),
+        "{end:?}"
+    );
+    assert!(rec.seen.is_empty());
+}
+
+#[test]
+fn planted_words_land_whether_consecutive_or_not() {
+    let mut h = harness(&[0xd65f03c0]); // ret
+    let mut s = start(&h, 1);
+    // A run across a 64 KiB chunk of the lazy stack, a lone word, and a word planted twice
+    // (the later one stands).
+    let chunk = (s.sp & !0xffff) - 0x10000;
+    s.writes = vec![
+        (chunk - 8, 1),
+        (chunk, 2),
+        (chunk + 8, 3),
+        (chunk + 0x40, 4),
+        (chunk - 8, 5),
+    ];
+    let (_, end) = h.run(&s, Recorder::default());
+    assert_eq!(end, RunEnd::Completed);
+    assert_eq!(h.read_u64(chunk - 8), Some(5));
+    assert_eq!(h.read_u64(chunk), Some(2));
+    assert_eq!(h.read_u64(chunk + 8), Some(3));
+    assert_eq!(h.read_u64(chunk + 0x40), Some(4));
+    assert_eq!(h.read_u64(chunk + 0x10), Some(h.layout().poison()));
+    // All of it is poison again for the next region.
+    s.writes.clear();
+    let _ = h.run(&s, Recorder::default());
+    for a in [chunk - 8, chunk, chunk + 8, chunk + 0x40] {
+        assert_eq!(h.read_u64(a), Some(h.layout().poison()), "{a:#x}");
+    }
 }

@@ -230,8 +230,21 @@ fn worse(a: Option<Severity>, b: Option<Severity>) -> Option<Severity> {
     }
 }
 
+/// The plain-language paragraphs for `row` of a function with a `frame`-byte frame;
+/// `popped` when an earlier boundary had the whole frame (a partial frame is being popped).
 fn explain_row(row: &Row, frame: u64, popped: bool) -> Vec<String> {
-    let mut out = Vec::new();
+    let mut out = vec![
+        stack_paragraph(row, frame, popped),
+        go_paragraph(row),
+        preemption_paragraph(row),
+        fp_paragraph(row),
+    ];
+    out.extend(window_paragraph(row));
+    out
+}
+
+/// Where SP is against the frame, and whether pcsp agrees.
+fn stack_paragraph(row: &Row, frame: u64, popped: bool) -> String {
     let below = (-row.sp_rel).max(0) as u64;
     let stack = if row.sp_rel == 0 {
         "SP is the caller's SP: this function has no frame on the stack here (before the \
@@ -268,8 +281,11 @@ fn explain_row(row: &Row, frame: u64, popped: bool) -> Vec<String> {
         ),
         None => "This PC has no pcsp value.".into(),
     };
-    out.push(format!("{stack} {meta}"));
+    format!("{stack} {meta}")
+}
 
+/// Where the Go unwinder reads the return PC, what it finds, and whether that is right.
+fn go_paragraph(row: &Row) -> String {
     let go = &row.go;
     let mut gp = String::new();
     match (&go.slot_sp, &go.read) {
@@ -310,9 +326,12 @@ fn explain_row(row: &Row, frame: u64, popped: bool) -> Vec<String> {
         }
         gp.push_str(&format!(" Verdict {}: {}.", go.verdict, go.outcome));
     }
-    out.push(gp);
+    gp
+}
 
-    let pre = if row.preemptible {
+/// Whether asynchronous preemption may land here, and if not, why.
+fn preemption_paragraph(row: &Row) -> String {
+    if row.preemptible {
         let mut s = format!(
             "Asynchronous preemption may land here (UnsafePoint {}, isAsyncSafePoint says \
              yes)",
@@ -333,9 +352,11 @@ fn explain_row(row: &Row, frame: u64, popped: bool) -> Vec<String> {
             "Asynchronous preemption does not land here ({why}); only a profiling signal or \
              a crash handler can observe this boundary.",
         )
-    };
-    out.push(pre);
+    }
+}
 
+/// Whether R29 is a valid frame pointer, and how the frame-pointer walk fares.
+fn fp_paragraph(row: &Row) -> String {
     let mut fp = format!(
         "R29 {}: {}.",
         if row.r29.valid {
@@ -358,30 +379,31 @@ fn explain_row(row: &Row, frame: u64, popped: bool) -> Vec<String> {
             row.fp.verdict, row.fp.outcome
         ));
     }
-    out.push(fp);
+    fp
+}
 
+/// For a window, what kind it is and who is hurt by it.
+fn window_paragraph(row: &Row) -> Option<String> {
     let go_wrong = row.go.verdict.is_wrong();
-    if let Some(sev) = row.severity {
-        out.push(match (sev, go_wrong) {
-            (Severity::Preemptible, true) => "Window (preemptible): the runtime itself can stop \
-                the goroutine here, and its stack scan then goes wrong."
-                .into(),
-            (Severity::SignalOnly, true) => "Window (signal-only): only a profiling signal or \
-                crash handler can land here; it gets a wrong traceback, the runtime does not \
-                crash."
-                .into(),
-            (Severity::Preemptible, false) => "Window for frame-pointer unwinders \
-                (preemptible): the runtime may stop the goroutine here, and a frame-pointer \
-                traceback taken then (the execution tracer, perf, eBPF) is wrong; Go's own \
-                stack scan is not affected."
-                .into(),
-            (Severity::SignalOnly, false) => "Window for frame-pointer unwinders \
-                (signal-only): a profiling signal landing here (perf, eBPF) gets a wrong \
-                frame-pointer traceback; Go's own stack scan is not affected."
-                .into(),
-        });
-    }
-    out
+    let sev = row.severity?;
+    Some(match (sev, go_wrong) {
+        (Severity::Preemptible, true) => "Window (preemptible): the runtime itself can stop \
+            the goroutine here, and its stack scan then goes wrong."
+            .into(),
+        (Severity::SignalOnly, true) => "Window (signal-only): only a profiling signal or \
+            crash handler can land here; it gets a wrong traceback, the runtime does not \
+            crash."
+            .into(),
+        (Severity::Preemptible, false) => "Window for frame-pointer unwinders \
+            (preemptible): the runtime may stop the goroutine here, and a frame-pointer \
+            traceback taken then (the execution tracer, perf, eBPF) is wrong; Go's own \
+            stack scan is not affected."
+            .into(),
+        (Severity::SignalOnly, false) => "Window for frame-pointer unwinders \
+            (signal-only): a profiling signal landing here (perf, eBPF) gets a wrong \
+            frame-pointer traceback; Go's own stack scan is not affected."
+            .into(),
+    })
 }
 
 /// Which rows the table shows.

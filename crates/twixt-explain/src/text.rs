@@ -75,19 +75,72 @@ pub fn verdict(v: &crate::model::WalkView) -> String {
 /// Renders the table. `color` adds ANSI escapes (the caller decides: a terminal, no
 /// NO_COLOR).
 pub fn render(ex: &Explanation, color: bool) -> String {
-    let paint = |code: &str, s: &str| {
-        if color {
+    let paint = Paint { color };
+    let mut out = String::new();
+    render_heading(&mut out, ex, paint);
+    let cells = table_cells(ex);
+    if cells.is_empty() {
+        let _ = writeln!(
+            out,
+            "No boundary moves SP away from the steady frame, disagrees with pcsp or is a \
+             window: --all shows every boundary."
+        );
+        return out;
+    }
+    render_table(&mut out, ex, &cells, paint);
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "{}",
+        paint.with(
+            DIM,
+            "! a window (go or fp walk wrong)  > the boundary explained below  SP: relative to \
+             the caller's SP  UNSAFE: PCDATA UnsafePoint, then whether asynchronous preemption \
+             may land here"
+        )
+    );
+    if let Some(row) = ex.start.and_then(|i| ex.rows.get(i)) {
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "{}",
+            paint.with(
+                BOLD,
+                &format!("At {} +{:#x}: {}", row.pc, row.offset, row.instruction)
+            )
+        );
+        for p in &row.explanation {
+            out.push_str(&wrap(p, "  ", WRAP));
+        }
+    }
+    out
+}
+
+/// Whether to colour, and how.
+#[derive(Clone, Copy)]
+struct Paint {
+    color: bool,
+}
+
+impl Paint {
+    /// `s` in the ANSI style `code` when colouring, else as it is.
+    fn with(self, code: &str, s: &str) -> String {
+        if self.color {
             format!("{code}{s}{RESET}")
         } else {
             s.to_string()
         }
-    };
-    let mut out = String::new();
+    }
+}
+
+/// The lesson's title and introduction (when there is one), the function and the counts of
+/// boundaries and windows.
+fn render_heading(out: &mut String, ex: &Explanation, paint: Paint) {
     if let Some(lesson) = &ex.lesson {
         let _ = writeln!(
             out,
             "{}",
-            paint(BOLD, &format!("Lesson {}: {}", lesson.name, lesson.title))
+            paint.with(BOLD, &format!("Lesson {}: {}", lesson.name, lesson.title))
         );
         let _ = writeln!(out);
         for p in &lesson.intro {
@@ -99,7 +152,7 @@ pub fn render(ex: &Explanation, color: bool) -> String {
     let _ = writeln!(
         out,
         "{}",
-        paint(
+        paint.with(
             BOLD,
             &format!("twixt explain {} in {} ({version})", ex.function, ex.binary)
         )
@@ -121,9 +174,25 @@ pub fn render(ex: &Explanation, color: bool) -> String {
         ex.windows - preemptible
     );
     let _ = writeln!(out);
+}
 
-    let cells: Vec<[String; 10]> = ex
-        .shown
+/// The table's column headings.
+const HEADER: [&str; 10] = [
+    "",
+    "PC",
+    "INSTRUCTION",
+    "SP",
+    "PCSP",
+    "UNSAFE",
+    "R29 (FRAME POINTER?)",
+    "GO UNWINDER READS",
+    "GO",
+    "FP",
+];
+
+/// The cells of each shown row, in the columns of [`HEADER`].
+fn table_cells(ex: &Explanation) -> Vec<[String; 10]> {
+    ex.shown
         .iter()
         .filter_map(|&i| ex.rows.get(i))
         .map(|r| {
@@ -148,21 +217,14 @@ pub fn render(ex: &Explanation, color: bool) -> String {
                 verdict(&r.fp),
             ]
         })
-        .collect();
-    let header = [
-        "",
-        "PC",
-        "INSTRUCTION",
-        "SP",
-        "PCSP",
-        "UNSAFE",
-        "R29 (FRAME POINTER?)",
-        "GO UNWINDER READS",
-        "GO",
-        "FP",
-    ];
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for row in &cells {
+        .collect()
+}
+
+/// The heading and the shown rows (windows coloured by severity, the start boundary in
+/// cyan), with a line for each run of rows left out.
+fn render_table(out: &mut String, ex: &Explanation, cells: &[[String; 10]], paint: Paint) {
+    let mut widths: Vec<usize> = HEADER.iter().map(|h| h.len()).collect();
+    for row in cells {
         for (w, c) in widths.iter_mut().zip(row.iter()) {
             *w = (*w).max(c.len());
         }
@@ -178,15 +240,7 @@ pub fn render(ex: &Explanation, color: bool) -> String {
         }
         s.trim_end().to_string()
     };
-    if cells.is_empty() {
-        let _ = writeln!(
-            out,
-            "No boundary moves SP away from the steady frame, disagrees with pcsp or is a \
-             window: --all shows every boundary."
-        );
-        return out;
-    }
-    let _ = writeln!(out, "{}", paint(BOLD, &line(&header)));
+    let _ = writeln!(out, "{}", paint.with(BOLD, &line(&HEADER)));
     let mut prev: Option<usize> = None;
     for (cell, &i) in cells.iter().zip(ex.shown.iter()) {
         if let Some(p) = prev
@@ -196,7 +250,7 @@ pub fn render(ex: &Explanation, color: bool) -> String {
             let _ = writeln!(
                 out,
                 "{}",
-                paint(
+                paint.with(
                     DIM,
                     &format!(
                         "    ... {gap} boundar{} with the whole frame in place and both walks ok",
@@ -219,7 +273,7 @@ pub fn render(ex: &Explanation, color: bool) -> String {
             out,
             "{}",
             match code {
-                Some(c) => paint(c, &text),
+                Some(c) => paint.with(c, &text),
                 None => text,
             }
         );
@@ -231,33 +285,7 @@ pub fn render(ex: &Explanation, color: bool) -> String {
         let _ = writeln!(
             out,
             "{}",
-            paint(DIM, &format!("    ... {gap} more boundaries"))
+            paint.with(DIM, &format!("    ... {gap} more boundaries"))
         );
     }
-    let _ = writeln!(out);
-    let _ = writeln!(
-        out,
-        "{}",
-        paint(
-            DIM,
-            "! a window (go or fp walk wrong)  > the boundary explained below  SP: relative to \
-             the caller's SP  UNSAFE: PCDATA UnsafePoint, then whether asynchronous preemption \
-             may land here"
-        )
-    );
-    if let Some(row) = ex.start.and_then(|i| ex.rows.get(i)) {
-        let _ = writeln!(out);
-        let _ = writeln!(
-            out,
-            "{}",
-            paint(
-                BOLD,
-                &format!("At {} +{:#x}: {}", row.pc, row.offset, row.instruction)
-            )
-        );
-        for p in &row.explanation {
-            out.push_str(&wrap(p, "  ", WRAP));
-        }
-    }
-    out
 }

@@ -195,34 +195,133 @@ pub fn fuzz(
     strategy: &BoxedStrategy<Program>,
     on_event: &dyn Fn(Event),
 ) -> Result<Outcome, String> {
-    let scratch = Scratch {
-        path: std::env::temp_dir().join(format!(
-            "twixt-fuzz-{}-{}",
-            std::process::id(),
-            config.seed
-        )),
-        keep: config.keep,
+    let builder = Builder {
+        toolchain: config.toolchain,
+        scratch: Scratch {
+            path: std::env::temp_dir().join(format!(
+                "twixt-fuzz-{}-{}",
+                std::process::id(),
+                config.seed
+            )),
+            keep: config.keep,
+        },
+        memo: RefCell::new(HashMap::new()),
+        builds: Cell::new(0),
     };
-    let _ = std::fs::remove_dir_all(&scratch.path);
-    // Findings of every program built, by source: shrinking revisits programs.
-    let memo: RefCell<HashMap<String, Vec<Finding>>> = RefCell::new(HashMap::new());
-    let builds = Cell::new(0u32);
-    let check = |program: &Program| -> Result<Vec<Finding>, String> {
-        let source = program.source();
-        if let Some(found) = memo.borrow().get(&source) {
-            return Ok(found.clone());
-        }
-        builds.set(builds.get() + 1);
-        let report = build_and_scan(config.toolchain, program, &scratch.path)?;
-        memo.borrow_mut().insert(source, report.findings.clone());
-        Ok(report.findings)
-    };
+    let _ = std::fs::remove_dir_all(&builder.scratch.path);
 
     let mut outcome = Outcome::default();
     let mut known: BTreeSet<String> = BTreeSet::new();
     let mut round = 0u32;
     while outcome.cases < config.cases {
-        let remaining = config.cases - outcome.cases;
+        let run = Round {
+            config,
+            builder: &builder,
+            known: &known,
+            cases_before: outcome.cases,
+            on_event,
+        }
+        .run(strategy, round)?;
+        outcome.cases += run.generated;
+        match run.result {
+            Ok(()) => break,
+            Err(TestError::Abort(why)) => return Err(format!("proptest aborted: {why}")),
+            Err(TestError::Fail(_, program)) => {
+                let findings = builder.check(&program)?;
+                let classes: Vec<String> = new_classes(&program, &findings, &known)
+                    .into_iter()
+                    .collect();
+                if classes.is_empty() {
+                    return Err("the minimal case no longer fails (a flaky build?)".into());
+                }
+                let n = outcome.reproducers.len() + 1;
+                let dir = config.out_dir.join(format!(
+                    "{}-seed{}-{n}",
+                    config.toolchain.version, config.seed
+                ));
+                let repro = write_reproducer(config, &dir, &program, classes, run.steps)?;
+                on_event(Event::Written(dir.clone()));
+                known.extend(repro.classes.iter().cloned());
+                outcome.reproducers.push(repro);
+                // No case was spent on a failure that passes nothing: end when a round
+                // generated nothing new.
+                if run.generated == 0 {
+                    break;
+                }
+            }
+        }
+        round += 1;
+    }
+    outcome.builds = builder.builds.get();
+    Ok(outcome)
+}
+
+/// Builds and scans programs in one scratch directory, remembering the findings of every
+/// program built by its source: shrinking revisits programs.
+struct Builder<'a> {
+    toolchain: &'a Toolchain,
+    scratch: Scratch,
+    memo: RefCell<HashMap<String, Vec<Finding>>>,
+    /// Programs built (not found in `memo`).
+    builds: Cell<u32>,
+}
+
+impl Builder<'_> {
+    /// The `main.*` findings of `program`, built and scanned unless it was before.
+    fn check(&self, program: &Program) -> Result<Vec<Finding>, String> {
+        let source = program.source();
+        if let Some(found) = self.memo.borrow().get(&source) {
+            return Ok(found.clone());
+        }
+        self.builds.set(self.builds.get() + 1);
+        let report = build_and_scan(self.toolchain, program, &self.scratch.path)?;
+        self.memo
+            .borrow_mut()
+            .insert(source, report.findings.clone());
+        Ok(report.findings)
+    }
+}
+
+/// The classes of `findings` in `program` not in `known`, sorted.
+fn new_classes(
+    program: &Program,
+    findings: &[Finding],
+    known: &BTreeSet<String>,
+) -> BTreeSet<String> {
+    findings
+        .iter()
+        .map(|f| class_of(program, f))
+        .filter(|c| !known.contains(c))
+        .collect()
+}
+
+/// One proptest run over the cases left: it ends at the first case with a window of a new
+/// class, shrunk.
+struct Round<'r, 'c> {
+    config: &'r FuzzConfig<'c>,
+    builder: &'r Builder<'c>,
+    /// The window classes already reported.
+    known: &'r BTreeSet<String>,
+    /// Cases generated in earlier rounds.
+    cases_before: u32,
+    on_event: &'r dyn Fn(Event),
+}
+
+/// What a [`Round`] did.
+struct RoundEnd {
+    /// Proptest's result: a failure carries the minimal program.
+    result: Result<(), TestError<Program>>,
+    /// Cases generated (shrink steps not counted).
+    generated: u32,
+    /// Shrink steps taken.
+    steps: u32,
+}
+
+impl Round<'_, '_> {
+    /// Runs round `round` (which seeds the generator); a build or scan error ends the run.
+    fn run(&self, strategy: &BoxedStrategy<Program>, round: u32) -> Result<RoundEnd, String> {
+        let (config, on_event) = (self.config, self.on_event);
+        let remaining = config.cases - self.cases_before;
         let runner_config = Config {
             cases: remaining,
             failure_persistence: None,
@@ -249,22 +348,18 @@ pub fn fuzz(
             } else {
                 generated.set(generated.get() + 1);
                 on_event(Event::Case {
-                    case: outcome.cases + generated.get(),
+                    case: self.cases_before + generated.get(),
                     total: config.cases,
                 });
             }
-            let findings = match check(&program) {
+            let findings = match self.builder.check(&program) {
                 Ok(f) => f,
                 Err(e) => {
                     *error.borrow_mut() = Some(e);
                     return Ok(());
                 }
             };
-            let new: BTreeSet<String> = findings
-                .iter()
-                .map(|f| class_of(&program, f))
-                .filter(|c| !known.contains(c))
-                .collect();
+            let new = new_classes(&program, &findings, self.known);
             if new.is_empty() {
                 return Ok(());
             }
@@ -282,42 +377,12 @@ pub fn fuzz(
         if let Some(e) = error.into_inner() {
             return Err(e);
         }
-        outcome.cases += generated.get();
-        match result {
-            Ok(()) => break,
-            Err(TestError::Abort(why)) => return Err(format!("proptest aborted: {why}")),
-            Err(TestError::Fail(_, program)) => {
-                let findings = check(&program)?;
-                let classes: Vec<String> = findings
-                    .iter()
-                    .map(|f| class_of(&program, f))
-                    .filter(|c| !known.contains(c))
-                    .collect::<BTreeSet<_>>()
-                    .into_iter()
-                    .collect();
-                if classes.is_empty() {
-                    return Err("the minimal case no longer fails (a flaky build?)".into());
-                }
-                let n = outcome.reproducers.len() + 1;
-                let dir = config.out_dir.join(format!(
-                    "{}-seed{}-{n}",
-                    config.toolchain.version, config.seed
-                ));
-                let repro = write_reproducer(config, &dir, &program, classes, steps.get())?;
-                on_event(Event::Written(dir.clone()));
-                known.extend(repro.classes.iter().cloned());
-                outcome.reproducers.push(repro);
-                // No case was spent on a failure that passes nothing: end when a round
-                // generated nothing new.
-                if generated.get() == 0 {
-                    break;
-                }
-            }
-        }
-        round += 1;
+        Ok(RoundEnd {
+            result,
+            generated: generated.get(),
+            steps: steps.get(),
+        })
     }
-    outcome.builds = builds.get();
-    Ok(outcome)
 }
 
 /// Writes a standalone reproducer: main.go, go.mod, BUILD, twixt-report.txt and README,

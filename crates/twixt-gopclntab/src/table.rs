@@ -97,6 +97,157 @@ const HEADER_WORDS: [&str; 8] = [
     "pclnOffset",
 ];
 
+/// Checks the header's first 8 bytes past the magic (two zero pads, `minLC`, `ptrSize`)
+/// and returns `(minLC, ptrSize)`.
+fn check_fixed_header(fixed: &[u8]) -> Result<(u8, u8), Error> {
+    let byte = |i: usize| fixed.get(i).copied().unwrap_or(0);
+    for (i, field) in [(4, "pad1"), (5, "pad2")] {
+        if byte(i) != 0 {
+            return Err(Error::BadHeader {
+                field,
+                offset: i,
+                value: u64::from(byte(i)),
+                reason: "must be 0",
+            });
+        }
+    }
+    let min_lc = byte(6);
+    if !matches!(min_lc, 1 | 2 | 4) {
+        return Err(Error::BadHeader {
+            field: "minLC",
+            offset: 6,
+            value: u64::from(min_lc),
+            reason: "must be 1, 2 or 4",
+        });
+    }
+    let ptr_size = byte(7);
+    if !matches!(ptr_size, 4 | 8) {
+        return Err(Error::BadHeader {
+            field: "ptrSize",
+            offset: 7,
+            value: u64::from(ptr_size),
+            reason: "must be 4 or 8",
+        });
+    }
+    Ok((min_lc, ptr_size))
+}
+
+/// The whole header: the first 8 bytes, then the [`HEADER_WORDS`], `ps` bytes each.
+struct Header<'a> {
+    bytes: &'a [u8],
+    ps: usize,
+}
+
+impl<'a> Header<'a> {
+    /// The header at the start of `whole`, with `ps`-byte words.
+    fn read(whole: &Region<'a>, ps: usize) -> Result<Self, Error> {
+        let len = 8 + HEADER_WORDS.len() * ps;
+        let bytes = whole.slice("pclntab header", 0, len as u64)?;
+        Ok(Header { bytes, ps })
+    }
+
+    /// The header's length in bytes.
+    fn len(&self) -> usize {
+        8 + HEADER_WORDS.len() * self.ps
+    }
+
+    /// Word `k` of [`HEADER_WORDS`].
+    fn word(&self, k: usize) -> u64 {
+        let at = 8 + k * self.ps;
+        le_uword(self.bytes.get(at..at + self.ps).unwrap_or(&[]))
+    }
+
+    /// Where funcnametab, cutab, filetab, pctab and the pclntable start in a section of
+    /// `section_len` bytes.
+    fn table_starts(&self, section_len: usize) -> Result<[usize; 5], Error> {
+        let header_len = self.len();
+        // Each table offset must point past the header and inside the section.
+        let mut starts = [0usize; 5];
+        for (slot, k) in starts.iter_mut().zip(3..8) {
+            let value = self.word(k);
+            let offset = 8 + k * self.ps;
+            let field = HEADER_WORDS.get(k).copied().unwrap_or("?");
+            let v = usize::try_from(value).ok().filter(|v| *v <= section_len);
+            *slot = match v {
+                Some(v) if v >= header_len => v,
+                Some(_) => {
+                    return Err(Error::BadHeader {
+                        field,
+                        offset,
+                        value,
+                        reason: "points into the header",
+                    });
+                }
+                None => {
+                    return Err(Error::BadHeader {
+                        field,
+                        offset,
+                        value,
+                        reason: "points past the end of the section",
+                    });
+                }
+            };
+        }
+        Ok(starts)
+    }
+}
+
+/// Table `i` of `starts` (all but the pclntable), named `name`.
+fn table_region<'a>(
+    data: &'a [u8],
+    starts: &[usize; 5],
+    i: usize,
+    name: &'static str,
+) -> Region<'a> {
+    // A table ends where the next one (in address order) starts; the last one ends at
+    // the end of the section. Go's linker writes them in this order, but nothing here
+    // depends on it.
+    let start = starts.get(i).copied().unwrap_or(0);
+    let end = starts
+        .iter()
+        .copied()
+        .filter(|&s| s > start)
+        .min()
+        .unwrap_or(data.len());
+    Region::new(data.get(start..end).unwrap_or(&[]), start, name)
+}
+
+/// The functab of `nfunc_raw` functions (the header's `nfunc`) at the start of the
+/// pclntable, with the function count.
+fn read_functab<'a>(pclntable: &Region<'a>, nfunc_raw: u64) -> Result<(usize, &'a [u8]), Error> {
+    let nfunc_err = |reason| Error::BadHeader {
+        field: "nfunc",
+        offset: 8,
+        value: nfunc_raw,
+        reason,
+    };
+    let nfunc = usize::try_from(nfunc_raw).map_err(|_| nfunc_err("does not fit in memory"))?;
+    let functab_len = nfunc
+        .checked_mul(8)
+        .and_then(|n| n.checked_add(4))
+        .ok_or_else(|| nfunc_err("functab size overflows"))?;
+    let functab = pclntable.slice("functab", 0, functab_len as u64)?;
+    Ok((nfunc, functab))
+}
+
+/// Checks that the functab's entry offsets do not decrease (the end offset included), or
+/// the binary search in find_func would be meaningless.
+fn check_functab_sorted(functab: &[u8], nfunc: usize) -> Result<(), Error> {
+    let mut prev = 0u32;
+    for index in 0..=nfunc {
+        let entry_off = le_u32(functab.get(index * 8..).unwrap_or(&[]));
+        if entry_off < prev {
+            return Err(Error::FunctabNotSorted {
+                index,
+                entry_off,
+                prev_entry_off: prev,
+            });
+        }
+        prev = entry_off;
+    }
+    Ok(())
+}
+
 /// A parsed `.gopclntab` section, borrowing its bytes.
 ///
 /// Parsing checks the header and the functab; each function's `_func` record and tables
@@ -127,92 +278,18 @@ impl<'a> Pclntab<'a> {
         let whole = Region::new(data, 0, "pclntab");
         let magic = le_u32(whole.slice("pclntab magic", 0, 4)?);
         let format = format_from_magic(magic)?;
-        let fixed = whole.slice("pclntab header", 0, 8)?;
-        let byte = |i: usize| fixed.get(i).copied().unwrap_or(0);
-        for (i, field) in [(4, "pad1"), (5, "pad2")] {
-            if byte(i) != 0 {
-                return Err(Error::BadHeader {
-                    field,
-                    offset: i,
-                    value: u64::from(byte(i)),
-                    reason: "must be 0",
-                });
-            }
-        }
-        let min_lc = byte(6);
-        if !matches!(min_lc, 1 | 2 | 4) {
-            return Err(Error::BadHeader {
-                field: "minLC",
-                offset: 6,
-                value: u64::from(min_lc),
-                reason: "must be 1, 2 or 4",
-            });
-        }
-        let ptr_size = byte(7);
-        if !matches!(ptr_size, 4 | 8) {
-            return Err(Error::BadHeader {
-                field: "ptrSize",
-                offset: 7,
-                value: u64::from(ptr_size),
-                reason: "must be 4 or 8",
-            });
-        }
-        let ps = usize::from(ptr_size);
-        let header_len = 8 + HEADER_WORDS.len() * ps;
-        let header = whole.slice("pclntab header", 0, header_len as u64)?;
-        let word = |k: usize| {
-            let at = 8 + k * ps;
-            le_uword(header.get(at..at + ps).unwrap_or(&[]))
-        };
+        let (min_lc, ptr_size) = check_fixed_header(whole.slice("pclntab header", 0, 8)?)?;
+        let header = Header::read(&whole, usize::from(ptr_size))?;
 
-        let nfunc_raw = word(0);
-        let nfiles = word(1);
-        let header_text_start = word(2);
+        let nfunc_raw = header.word(0);
+        let nfiles = header.word(1);
+        let header_text_start = header.word(2);
 
-        // Each table offset must point past the header and inside the section.
-        let mut starts = [0usize; 5];
-        for (slot, k) in starts.iter_mut().zip(3..8) {
-            let value = word(k);
-            let offset = 8 + k * ps;
-            let field = HEADER_WORDS.get(k).copied().unwrap_or("?");
-            let v = usize::try_from(value).ok().filter(|v| *v <= data.len());
-            *slot = match v {
-                Some(v) if v >= header_len => v,
-                Some(_) => {
-                    return Err(Error::BadHeader {
-                        field,
-                        offset,
-                        value,
-                        reason: "points into the header",
-                    });
-                }
-                None => {
-                    return Err(Error::BadHeader {
-                        field,
-                        offset,
-                        value,
-                        reason: "points past the end of the section",
-                    });
-                }
-            };
-        }
-        // A table ends where the next one (in address order) starts; the last one ends at
-        // the end of the section. Go's linker writes them in this order, but nothing here
-        // depends on it.
-        let region = |i: usize, name: &'static str| {
-            let start = starts.get(i).copied().unwrap_or(0);
-            let end = starts
-                .iter()
-                .copied()
-                .filter(|&s| s > start)
-                .min()
-                .unwrap_or(data.len());
-            Region::new(data.get(start..end).unwrap_or(&[]), start, name)
-        };
-        let funcnametab = region(0, "funcnametab");
-        let cutab = region(1, "cutab");
-        let filetab = region(2, "filetab");
-        let pctab = region(3, "pctab");
+        let starts = header.table_starts(data.len())?;
+        let funcnametab = table_region(data, &starts, 0, "funcnametab");
+        let cutab = table_region(data, &starts, 1, "cutab");
+        let filetab = table_region(data, &starts, 2, "filetab");
+        let pctab = table_region(data, &starts, 3, "pctab");
         // The pclntable runs to the end of the section: the `_func` records of the last
         // functions follow the functab, whatever the other offsets say.
         let pcln_start = starts.get(4).copied().unwrap_or(0);
@@ -222,33 +299,8 @@ impl<'a> Pclntab<'a> {
             "pclntable",
         );
 
-        let nfunc_err = |reason| Error::BadHeader {
-            field: "nfunc",
-            offset: 8,
-            value: nfunc_raw,
-            reason,
-        };
-        let nfunc = usize::try_from(nfunc_raw).map_err(|_| nfunc_err("does not fit in memory"))?;
-        let functab_len = nfunc
-            .checked_mul(8)
-            .and_then(|n| n.checked_add(4))
-            .ok_or_else(|| nfunc_err("functab size overflows"))?;
-        let functab = pclntable.slice("functab", 0, functab_len as u64)?;
-
-        // Entry offsets must not decrease (the end offset included), or the binary
-        // search in find_func would be meaningless.
-        let mut prev = 0u32;
-        for index in 0..=nfunc {
-            let entry_off = le_u32(functab.get(index * 8..).unwrap_or(&[]));
-            if entry_off < prev {
-                return Err(Error::FunctabNotSorted {
-                    index,
-                    entry_off,
-                    prev_entry_off: prev,
-                });
-            }
-            prev = entry_off;
-        }
+        let (nfunc, functab) = read_functab(&pclntable, nfunc_raw)?;
+        check_functab_sorted(functab, nfunc)?;
 
         Ok(Pclntab {
             data,

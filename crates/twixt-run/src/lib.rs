@@ -10,15 +10,18 @@
 //! call as "unanalysed: reason", never as a silent pass.
 
 pub mod args;
+mod pc_hash;
 pub mod report;
 pub mod runtime;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
+use pc_hash::PcMap;
+
 use twixt_arm64::Flow;
 use twixt_check::finding::{FpEvidence, FpWalkEvidence, Site};
-use twixt_check::{Finding, GoProgram, Severity};
+use twixt_check::{GoProgram, Severity};
 use twixt_emu::Layout;
 use twixt_emu::call::{Cpu, Exit, Machine, Regs, Snapshot, Step, Stepper};
 use twixt_gopclntab::PcRun;
@@ -30,7 +33,7 @@ use twixt_unwind::preempt::{
     AsyncPreemptFrame, Decision, GoVersion, Interrupted, SafePointFacts, SaveArea, decide,
     push_call,
 };
-use twixt_unwind::verdict::{Judgement, TrueFrame, Verdict, judge};
+use twixt_unwind::verdict::{TrueFrame, Verdict, judge};
 
 pub use args::Arg;
 use report::{
@@ -160,12 +163,12 @@ struct Ctx<'p, 'a> {
     ap: AsyncPreemptFrame,
     goexit_ret: u64,
     top_sp: u64,
-    actions: HashMap<u64, Action>,
+    actions: PcMap<u64, Action>,
     zerobase: Option<u64>,
     /// Wall time for one run (the call, the re-run, each resumed run).
     time_limit: Duration,
     /// Control flow per PC, decoded once.
-    flows: std::cell::RefCell<HashMap<u64, Flow>>,
+    flows: std::cell::RefCell<PcMap<u64, Flow>>,
 }
 
 /// The stepper: shadow stack, budget, and in pass 1 the checks.
@@ -189,7 +192,7 @@ struct Tracker<'c, 'p, 'a> {
 
 #[derive(Clone, Default)]
 struct Checks {
-    seen: HashMap<(u64, u64, usize), ()>,
+    seen: PcMap<(u64, u64, usize), ()>,
     findings: BTreeMap<(u64, String, usize, u64), RunFinding>,
     candidates: Vec<(u64, Candidate)>,
     candidate_pcs: BTreeSet<(u64, usize)>,
@@ -398,11 +401,7 @@ impl Tracker<'_, '_, '_> {
         let first = checks.seen.insert(key, ()).is_none();
         let count = self.count;
         if !first {
-            for ((fpc, _, d, _), f) in checks.findings.iter_mut() {
-                if *fpc == pc && *d == depth {
-                    f.visits += 1;
-                }
-            }
+            checks.count_visit(pc, depth);
             return;
         }
         checks.boundaries += 1;
@@ -413,135 +412,34 @@ impl Tracker<'_, '_, '_> {
         let decision = ctx.decision(&mut checks.meta_cache, pc);
         let entry_sp = self.shadow.last().map_or(ctx.top_sp, |s| s.entry_sp);
         // `func_at` found the function above, so the decision exists.
-        let Some(decided) = decision.clone() else {
+        let Some(decided) = decision else {
             return;
         };
-        let at = Interrupt {
-            pc,
-            sp,
-            lr: cpu.x(30),
-            r29: cpu.x(29),
+        let boundary = Boundary {
+            ctx,
+            f,
+            mem: &mem,
+            at: Interrupt {
+                pc,
+                sp,
+                lr: cpu.x(30),
+                r29: cpu.x(29),
+            },
+            entry_sp,
+            depth,
+            shadow: &self.shadow,
         };
-        let rules = Rules {
-            version: ctx.version,
-            async_preempt: ctx.ap,
-            stktopsp: ctx.top_sp,
-            max_frames: MAX_FRAMES,
-        };
-        let shadow = &self.shadow;
-        let check = check_go(ctx.prog, &mem, &rules, at, decided, |at_pc| {
-            ctx.truth(at_pc, sp, shadow)
-        });
-        let go_finding = (!check.is_ok()).then(|| {
-            let judged_pc = match check.resume_pc {
-                Some(resume) if check.preemptible => resume,
-                _ => pc,
-            };
-            let truth = ctx.truth(judged_pc, sp, shadow);
-            let severity = if check.preemptible {
-                Severity::Preemptible
-            } else {
-                Severity::SignalOnly
-            };
-            let resume = (check.preemptible && judged_pc != pc).then_some(judged_pc);
-            let chain = ctx.chain_go(&truth, &check.traceback, check.skip);
-            (check.judgement.clone(), severity, resume, chain)
-        });
-        if let Some((j, severity, resume, chain)) = go_finding {
-            let finding = go_finding_of(ctx, f, pc, sp, entry_sp, &j, severity, resume, &mem);
-            checks.findings.insert(
-                (pc, "go".into(), depth, 0),
-                RunFinding {
-                    finding,
-                    depth,
-                    chain,
-                    visits: 1,
-                },
-            );
+        if let Some(finding) = boundary.go_finding(decided.clone()) {
+            checks.findings.insert((pc, "go".into(), depth, 0), finding);
         }
-        // The frame-pointer walk (the same rules as scan: `boundary::check_fp`).
-        let preemptible = matches!(decision, Some(Decision::Preempt { .. }));
-        let rets: Vec<u64> = self.shadow.iter().rev().map(|s| s.ret_pc).collect();
-        let caller_fp = self.shadow.last().map_or(0, |s| s.caller_fp);
-        let FpCheck {
-            trace,
-            judgement: fj,
-        } = check_fp(
-            &mem,
-            at,
-            preemptible,
-            f.info.entry..f.end,
-            &rets,
-            caller_fp,
-            MAX_FRAMES,
-        );
-        let start = FpStart {
-            pc,
-            sp,
-            fp: cpu.x(29),
-        };
-        if fj.verdict != FpVerdict::Ok {
-            let skip = usize::from(start.fp == caller_fp && !rets.is_empty());
-            let truth: Vec<String> = std::iter::once(pc)
-                .chain(rets.iter().copied())
-                .map(|p| ctx.symbolize(p))
-                .collect();
-            let mut unwound: Vec<String> = trace.pcs().iter().map(|&p| ctx.symbolize(p)).collect();
-            // A skipped direct caller is by design: show the walk aligned with the truth.
-            if skip == 1 && !unwound.is_empty() {
-                unwound.insert(1, "(skipped: caller's R29)".into());
-            }
-            let n = truth.len().max(unwound.len());
-            let chain = (0..n)
-                .map(|i| ChainFrame {
-                    truth: truth.get(i).cloned().unwrap_or_else(|| "-".into()),
-                    unwound: unwound.get(i).cloned(),
-                })
-                .collect();
-            let severity = if preemptible {
-                Severity::Preemptible
-            } else {
-                Severity::SignalOnly
-            };
-            // The same evidence and the same finding as scan gives for this boundary.
-            let evidence =
-                FpWalkEvidence::of(&trace, &fj, &mem, sp, cpu.x(29), |v| ctx.symbolize(v));
-            let expected_slot = fj
-                .expected
-                .and_then(|want| true_return_slot(f, entry_sp, want, &mem));
-            let finding = Site::at(ctx.prog, f, pc, sp, entry_sp, severity).fp_finding(
-                &fj,
-                FpEvidence {
-                    resume_pc: match decision {
-                        Some(Decision::Preempt { resume_pc }) if resume_pc != pc => Some(resume_pc),
-                        _ => None,
-                    },
-                    slot: evidence.slot,
-                    read: evidence.read,
-                    expected_fallback: 0,
-                    true_return_slot: expected_slot,
-                    r29: cpu.x(29),
-                    outcome: evidence.outcome,
-                },
-                |v| ctx.symbolize(v),
-            );
-            checks.findings.insert(
-                (pc, "fp".into(), depth, 0),
-                RunFinding {
-                    finding,
-                    depth,
-                    chain,
-                    visits: 1,
-                },
-            );
+        if let Some(finding) = boundary.fp_finding(&decided) {
+            checks.findings.insert((pc, "fp".into(), depth, 0), finding);
         }
         // Injection candidates: the first visit of each boundary in each chain depth.
         if checks.want_candidates && checks.candidate_pcs.insert((pc, depth)) {
-            let cand = match decision {
-                Some(Decision::Preempt { resume_pc }) => Some((resume_pc, None)),
-                Some(Decision::Refuse(r)) if checks.all_boundaries => {
-                    Some((pc, Some(r.to_string())))
-                }
+            let cand = match decided {
+                Decision::Preempt { resume_pc } => Some((resume_pc, None)),
+                Decision::Refuse(r) if checks.all_boundaries => Some((pc, Some(r.to_string()))),
                 _ => None,
             };
             if let Some((resume_pc, refused)) = cand {
@@ -560,6 +458,173 @@ impl Tracker<'_, '_, '_> {
     }
 }
 
+impl Checks {
+    /// Counts another visit of a boundary already checked in every finding made there.
+    fn count_visit(&mut self, pc: u64, depth: usize) {
+        for ((fpc, _, d, _), f) in self.findings.iter_mut() {
+            if *fpc == pc && *d == depth {
+                f.visits += 1;
+            }
+        }
+    }
+}
+
+/// One boundary checked in pass 1: the function, the registers and memory there, and the
+/// shadow stack that is the truth.
+struct Boundary<'b, 'p, 'a> {
+    ctx: &'b Ctx<'p, 'a>,
+    f: &'b twixt_check::FuncMeta,
+    mem: &'b dyn Memory,
+    at: Interrupt,
+    /// SP at the function's entry (the top of the goroutine stack for the called function).
+    entry_sp: u64,
+    /// Calls below the called function.
+    depth: usize,
+    shadow: &'b [Shadow],
+}
+
+impl Boundary<'_, '_, '_> {
+    /// The Go unwinder's finding here (the same rules as scan: `boundary::check_go`), if its
+    /// walk goes wrong.
+    fn go_finding(&self, decided: Decision) -> Option<RunFinding> {
+        let (ctx, pc, sp) = (self.ctx, self.at.pc, self.at.sp);
+        let rules = Rules {
+            version: ctx.version,
+            async_preempt: ctx.ap,
+            stktopsp: ctx.top_sp,
+            max_frames: MAX_FRAMES,
+        };
+        let check = check_go(ctx.prog, self.mem, &rules, self.at, decided, |at_pc| {
+            ctx.truth(at_pc, sp, self.shadow)
+        });
+        if check.is_ok() {
+            return None;
+        }
+        let judged_pc = match check.resume_pc {
+            Some(resume) if check.preemptible => resume,
+            _ => pc,
+        };
+        let truth = ctx.truth(judged_pc, sp, self.shadow);
+        let severity = if check.preemptible {
+            Severity::Preemptible
+        } else {
+            Severity::SignalOnly
+        };
+        let resume = (check.preemptible && judged_pc != pc).then_some(judged_pc);
+        let chain = ctx.chain_go(&truth, &check.traceback, check.skip);
+        let j = &check.judgement;
+        let expected = j.expected.map(|t| t.pc).unwrap_or(0);
+        let expected_slot = true_return_slot(self.f, self.entry_sp, expected, self.mem);
+        let finding = self
+            .site(severity)
+            .go_finding(j, resume, 0, expected_slot, |v| ctx.symbolize(v));
+        Some(RunFinding {
+            finding,
+            depth: self.depth,
+            chain,
+            visits: 1,
+        })
+    }
+
+    /// The frame-pointer walk's finding here (the same rules as scan:
+    /// `boundary::check_fp`), if it goes wrong.
+    fn fp_finding(&self, decided: &Decision) -> Option<RunFinding> {
+        let (ctx, f, pc, sp) = (self.ctx, self.f, self.at.pc, self.at.sp);
+        let preemptible = matches!(decided, Decision::Preempt { .. });
+        let rets: Vec<u64> = self.shadow.iter().rev().map(|s| s.ret_pc).collect();
+        let caller_fp = self.shadow.last().map_or(0, |s| s.caller_fp);
+        let FpCheck {
+            trace,
+            judgement: fj,
+        } = check_fp(
+            self.mem,
+            self.at,
+            preemptible,
+            f.info.entry..f.end,
+            &rets,
+            caller_fp,
+            MAX_FRAMES,
+        );
+        if fj.verdict == FpVerdict::Ok {
+            return None;
+        }
+        let start = FpStart {
+            pc,
+            sp,
+            fp: self.at.r29,
+        };
+        let skip = usize::from(start.fp == caller_fp && !rets.is_empty());
+        let chain = self.fp_chain(&rets, &trace.pcs(), skip);
+        let severity = if preemptible {
+            Severity::Preemptible
+        } else {
+            Severity::SignalOnly
+        };
+        // The same evidence and the same finding as scan gives for this boundary.
+        let evidence =
+            FpWalkEvidence::of(&trace, &fj, self.mem, sp, self.at.r29, |v| ctx.symbolize(v));
+        let expected_slot = fj
+            .expected
+            .and_then(|want| true_return_slot(f, self.entry_sp, want, self.mem));
+        let finding = self.site(severity).fp_finding(
+            &fj,
+            FpEvidence {
+                resume_pc: match decided {
+                    Decision::Preempt { resume_pc } if *resume_pc != pc => Some(*resume_pc),
+                    _ => None,
+                },
+                slot: evidence.slot,
+                read: evidence.read,
+                expected_fallback: 0,
+                true_return_slot: expected_slot,
+                r29: self.at.r29,
+                outcome: evidence.outcome,
+            },
+            |v| ctx.symbolize(v),
+        );
+        Some(RunFinding {
+            finding,
+            depth: self.depth,
+            chain,
+            visits: 1,
+        })
+    }
+
+    /// The true chain (this PC, then the shadow stack's return PCs `rets`) beside the
+    /// frame-pointer walk's PCs, `skip` telling whether the walk skipped the direct caller.
+    fn fp_chain(&self, rets: &[u64], walked: &[u64], skip: usize) -> Vec<ChainFrame> {
+        let ctx = self.ctx;
+        let truth: Vec<String> = std::iter::once(self.at.pc)
+            .chain(rets.iter().copied())
+            .map(|p| ctx.symbolize(p))
+            .collect();
+        let mut unwound: Vec<String> = walked.iter().map(|&p| ctx.symbolize(p)).collect();
+        // A skipped direct caller is by design: show the walk aligned with the truth.
+        if skip == 1 && !unwound.is_empty() {
+            unwound.insert(1, "(skipped: caller's R29)".into());
+        }
+        let n = truth.len().max(unwound.len());
+        (0..n)
+            .map(|i| ChainFrame {
+                truth: truth.get(i).cloned().unwrap_or_else(|| "-".into()),
+                unwound: unwound.get(i).cloned(),
+            })
+            .collect()
+    }
+
+    /// Where a finding here is (function, instruction, line, frame) with `severity`.
+    fn site(&self, severity: Severity) -> Site {
+        Site::at(
+            self.ctx.prog,
+            self.f,
+            self.at.pc,
+            self.at.sp,
+            self.entry_sp,
+            severity,
+        )
+    }
+}
+
 /// The frame's LR slot, once the prologue has saved the true return PC `expected` there.
 fn true_return_slot(
     f: &twixt_check::FuncMeta,
@@ -571,29 +636,6 @@ fn true_return_slot(
     (frame_size > 0)
         .then(|| entry_sp.wrapping_sub(frame_size))
         .filter(|&slot| mem.read_u64(slot) == Some(expected))
-}
-
-#[allow(clippy::too_many_arguments)]
-fn go_finding_of(
-    ctx: &Ctx<'_, '_>,
-    f: &twixt_check::FuncMeta,
-    pc: u64,
-    sp: u64,
-    entry_sp: u64,
-    j: &Judgement,
-    severity: Severity,
-    resume: Option<u64>,
-    mem: &dyn Memory,
-) -> Finding {
-    let expected = j.expected.map(|t| t.pc).unwrap_or(0);
-    let expected_slot = true_return_slot(f, entry_sp, expected, mem);
-    twixt_check::finding::Site::at(ctx.prog, f, pc, sp, entry_sp, severity).go_finding(
-        j,
-        resume,
-        0,
-        expected_slot,
-        |v| ctx.symbolize(v),
-    )
 }
 
 /// The end state of a call, for comparisons.
@@ -633,7 +675,7 @@ pub fn run(
     let layout = twixt_check::emulator::layout(prog);
     let heap_lo = layout.heap_base();
     let ranges = twixt_check::emulator::ranges(prog);
-    let mut actions = HashMap::new();
+    let mut actions = PcMap::default();
     for m in prog.funcs() {
         if let Some(a) = runtime::action(&m.info.name) {
             actions.insert(m.info.entry, a);
@@ -877,7 +919,6 @@ fn emulate<S: Stepper>(
     let mut r = machine.regs();
     let lr = r.x[30];
     let from = ctx.symbolize(lr.wrapping_sub(4));
-    let stop = |reason: String| Ok(Some(Outcome::Unanalysed { reason }));
     let ret = |machine: &mut Machine<'_, S>, r: &mut Regs| -> Result<Option<Outcome>, _> {
         r.pc = lr;
         machine.set_regs(r)?;
@@ -888,13 +929,13 @@ fn emulate<S: Stepper>(
             function: name,
             from,
         })),
-        Action::Morestack => stop(format!(
+        Action::Morestack => unanalysed(format!(
             "calls {name} from {from}: the stack check failed although g.stackguard0 is low"
         )),
-        Action::WriteBarrier => stop(format!(
+        Action::WriteBarrier => unanalysed(format!(
             "calls {name} from {from}: a write barrier although runtime.writeBarrier is 0"
         )),
-        Action::Unsupported => stop(format!("calls {name} (from {from})")),
+        Action::Unsupported => unanalysed(format!("calls {name} (from {from})")),
         Action::Nanotime => {
             env.clock += 1;
             r.x[0] = 1_000_000_000 + env.clock * 1_000_000;
@@ -908,89 +949,135 @@ fn emulate<S: Stepper>(
             ret(machine, &mut r)
         }
         Action::NewObject | Action::Malloc | Action::MakeSlice => {
-            let size = match action {
-                Action::NewObject => match machine.read_u64(r.x[0]) {
-                    Some(s) => s,
-                    None => return stop(format!("calls {name} with an unreadable type")),
-                },
-                Action::Malloc => r.x[0],
-                _ => {
-                    let elem = machine.read_u64(r.x[0]).unwrap_or(u64::MAX);
-                    let (len, cap) = (r.x[1] as i64, r.x[2] as i64);
-                    match elem.checked_mul(cap as u64) {
-                        Some(m) if len >= 0 && len <= cap && m <= 1 << 30 => m,
-                        _ => {
-                            return Ok(Some(Outcome::Panicked {
-                                function: "runtime.panicmakeslicelen".into(),
-                                from,
-                            }));
-                        }
-                    }
-                }
-            };
-            if size > 1 << 30 {
-                return stop(format!("calls {name} for {size} bytes"));
+            let reached = Reached { name, from };
+            match emulate_alloc(ctx, machine, env, action, &reached, &mut r)? {
+                Some(end) => Ok(Some(end)),
+                None => ret(machine, &mut r),
             }
-            let p = if size == 0 {
-                ctx.zerobase.unwrap_or_else(|| alloc(machine, env, 1))
-            } else {
-                alloc(machine, env, size)
-            };
-            if p == 0 {
-                return stop(format!("calls {name}: the harness heap is exhausted"));
-            }
-            r.x[0] = p;
-            ret(machine, &mut r)
         }
         Action::GrowSlice => {
-            let (old_ptr, new_len, old_cap, num, et) =
-                (r.x[0], r.x[1] as i64, r.x[2] as i64, r.x[3] as i64, r.x[4]);
-            let (Some(size), Some(ptrbytes)) =
-                (machine.read_u64(et), machine.read_u64(et.wrapping_add(8)))
-            else {
-                return stop(format!("calls {name} with an unreadable element type"));
-            };
-            let old_len = new_len.wrapping_sub(num);
-            if new_len < 0 || old_len < 0 {
-                return Ok(Some(Outcome::Panicked {
-                    function: "runtime.panicmakeslicelen".into(),
-                    from,
-                }));
+            let reached = Reached { name, from };
+            match emulate_growslice(ctx, machine, env, &reached, &mut r)? {
+                Some(end) => Ok(Some(end)),
+                None => ret(machine, &mut r),
             }
-            let mut cap = runtime::next_slice_cap(new_len, old_cap);
-            let mut bytes = 0u64;
-            if size > 0 {
-                let Some(mem) = (cap as u64).checked_mul(size) else {
-                    return stop(format!("calls {name}: capacity overflows"));
-                };
-                let rounded = runtime::round_up_size(mem, ptrbytes == 0, ctx.version.minor >= 22);
-                cap = (rounded / size) as i64;
-                bytes = rounded;
-            }
-            if bytes > 1 << 30 {
-                return stop(format!("calls {name} for {bytes} bytes"));
-            }
-            let p = if bytes == 0 {
-                ctx.zerobase.unwrap_or(0)
-            } else {
-                alloc(machine, env, bytes)
-            };
-            if bytes > 0 && p == 0 {
-                return stop(format!("calls {name}: the harness heap is exhausted"));
-            }
-            let copy = (old_len as u64).saturating_mul(size);
-            if copy > 0 {
-                let Some(old) = machine.read(old_ptr, copy as usize) else {
-                    return stop(format!("calls {name} with an unreadable old array"));
-                };
-                machine.write(p, &old)?;
-            }
-            r.x[0] = p;
-            r.x[1] = new_len as u64;
-            r.x[2] = cap as u64;
-            ret(machine, &mut r)
         }
     }
+}
+
+/// A runtime entry point the call reached: its name and the caller's position.
+struct Reached {
+    name: String,
+    from: String,
+}
+
+/// Ends the call as unanalysed for `reason`.
+fn unanalysed(reason: String) -> Result<Option<Outcome>, twixt_emu::EmuError> {
+    Ok(Some(Outcome::Unanalysed { reason }))
+}
+
+/// `runtime.newobject`, `mallocgc` or `makeslice`: allocates from the harness heap and sets
+/// the result in `r`; `Some(outcome)` ends the call instead.
+fn emulate_alloc<S: Stepper>(
+    ctx: &Ctx<'_, '_>,
+    machine: &mut Machine<'_, S>,
+    env: &mut Env,
+    action: Action,
+    reached: &Reached,
+    r: &mut Regs,
+) -> Result<Option<Outcome>, twixt_emu::EmuError> {
+    let Reached { name, from } = reached;
+    let size = match action {
+        Action::NewObject => match machine.read_u64(r.x[0]) {
+            Some(s) => s,
+            None => return unanalysed(format!("calls {name} with an unreadable type")),
+        },
+        Action::Malloc => r.x[0],
+        _ => {
+            let elem = machine.read_u64(r.x[0]).unwrap_or(u64::MAX);
+            let (len, cap) = (r.x[1] as i64, r.x[2] as i64);
+            match elem.checked_mul(cap as u64) {
+                Some(m) if len >= 0 && len <= cap && m <= 1 << 30 => m,
+                _ => {
+                    return Ok(Some(Outcome::Panicked {
+                        function: "runtime.panicmakeslicelen".into(),
+                        from: from.clone(),
+                    }));
+                }
+            }
+        }
+    };
+    if size > 1 << 30 {
+        return unanalysed(format!("calls {name} for {size} bytes"));
+    }
+    let p = if size == 0 {
+        ctx.zerobase.unwrap_or_else(|| alloc(machine, env, 1))
+    } else {
+        alloc(machine, env, size)
+    };
+    if p == 0 {
+        return unanalysed(format!("calls {name}: the harness heap is exhausted"));
+    }
+    r.x[0] = p;
+    Ok(None)
+}
+
+/// `runtime.growslice`: allocates the grown array (rounded up to a size class as the
+/// runtime does, which decides the new capacity), copies the old elements and sets the
+/// results in `r`; `Some(outcome)` ends the call instead.
+fn emulate_growslice<S: Stepper>(
+    ctx: &Ctx<'_, '_>,
+    machine: &mut Machine<'_, S>,
+    env: &mut Env,
+    reached: &Reached,
+    r: &mut Regs,
+) -> Result<Option<Outcome>, twixt_emu::EmuError> {
+    let Reached { name, from } = reached;
+    let (old_ptr, new_len, old_cap, num, et) =
+        (r.x[0], r.x[1] as i64, r.x[2] as i64, r.x[3] as i64, r.x[4]);
+    let (Some(size), Some(ptrbytes)) = (machine.read_u64(et), machine.read_u64(et.wrapping_add(8)))
+    else {
+        return unanalysed(format!("calls {name} with an unreadable element type"));
+    };
+    let old_len = new_len.wrapping_sub(num);
+    if new_len < 0 || old_len < 0 {
+        return Ok(Some(Outcome::Panicked {
+            function: "runtime.panicmakeslicelen".into(),
+            from: from.clone(),
+        }));
+    }
+    let mut cap = runtime::next_slice_cap(new_len, old_cap);
+    let mut bytes = 0u64;
+    if size > 0 {
+        let Some(mem) = (cap as u64).checked_mul(size) else {
+            return unanalysed(format!("calls {name}: capacity overflows"));
+        };
+        let rounded = runtime::round_up_size(mem, ptrbytes == 0, ctx.version.minor >= 22);
+        cap = (rounded / size) as i64;
+        bytes = rounded;
+    }
+    if bytes > 1 << 30 {
+        return unanalysed(format!("calls {name} for {bytes} bytes"));
+    }
+    let p = if bytes == 0 {
+        ctx.zerobase.unwrap_or(0)
+    } else {
+        alloc(machine, env, bytes)
+    };
+    if bytes > 0 && p == 0 {
+        return unanalysed(format!("calls {name}: the harness heap is exhausted"));
+    }
+    let copy = (old_len as u64).saturating_mul(size);
+    if copy > 0 {
+        let Some(old) = machine.read(old_ptr, copy as usize) else {
+            return unanalysed(format!("calls {name} with an unreadable old array"));
+        };
+        machine.write(p, &old)?;
+    }
+    r.x[0] = p;
+    r.x[1] = new_len as u64;
+    r.x[2] = cap as u64;
+    Ok(None)
 }
 
 fn end_state<S: Stepper>(
@@ -1105,22 +1192,77 @@ fn inject_one<'c, 'p, 'a>(
 ) -> Result<Injection, twixt_emu::EmuError> {
     let snap = machine.snapshot();
     let r = machine.regs();
-    let (sp, lr, r29) = (r.sp, r.x[30], r.x[29]);
+    let sp = r.sp;
     let stack_low = machine.stack_low();
-    // pushCall and asyncPreempt's prologue, as the model writes them, then its register
-    // saves (twixt_unwind::preempt: the one description of both).
-    let frame = ctx.ap.frame_size;
-    let call = push_call(
-        ctx.version,
-        Interrupted { sp, lr, r29 },
-        cand.resume_pc,
-        ctx.ap,
-    );
+    let call = write_preemption(ctx, machine, &r, cand.resume_pc)?;
+    let ap_sp = call.ap_sp;
+    // The goroutine is stopped in asyncPreempt2: the GC scans its stack strictly.
+    let truth = ctx.truth(cand.resume_pc, sp, &cand.shadow);
+    let unwind_verdict = judge_stopped(ctx, machine, call.start, &truth);
+    let back = async_preempt_return(machine, &r, ap_sp, ctx.ap.frame_size);
+    // While stopped, the stack may be copied or reused: only frames survive. The word at
+    // SP-8 is the interrupted frame's record (Go's arm64 layout keeps the saved R29 there);
+    // pushCall leaves it alone on purpose and a stack copy moves it with asyncPreempt's
+    // frame, so it survives. Everything lower is destroyed.
+    let lo = (stack_low.min(ap_sp.wrapping_sub(16)) & !7).max(machine.layout().stack_lo);
+    let hi = sp.wrapping_sub(8);
+    machine.poison(lo, hi)?;
+    machine.set_regs(&back)?;
+    machine.watch_poison_reads(lo, hi)?;
+    let (_, outcome) = drive(ctx, machine, tracker.resumed())?;
+    let reads = machine.unwatch();
+    let after = end_state(ctx, machine, outcome);
+    // Compare.
+    let clobbered = clobbered_slots(ctx, machine, &snap, reads, sp);
+    let outcome_diff = (after.outcome != baseline.outcome).then(|| {
+        format!(
+            "{} (uninterrupted: {})",
+            after.outcome.describe(),
+            baseline.outcome.describe()
+        )
+    });
+    let mut changes = Vec::new();
+    if outcome_diff.is_none() {
+        changes = register_changes(&baseline.regs, &after.regs);
+        let ends = Ends {
+            baseline,
+            after: &after,
+            start: start_snap,
+        };
+        page_changes(ctx, machine, &ends, sp, &mut changes);
+    }
+    machine.restore(&snap)?;
+    Ok(Injection {
+        at: ctx.symbolize(cand.pc),
+        pc: format!("{:#x}", cand.pc),
+        instruction: ctx.prog.disassemble(cand.pc),
+        depth: cand.depth,
+        resume_pc: (cand.resume_pc != cand.pc).then(|| format!("{:#x}", cand.resume_pc)),
+        refused: cand.refused.clone(),
+        unwind: unwind_verdict,
+        outcome: outcome_diff,
+        clobbered_slots: clobbered,
+        changes,
+    })
+}
+
+/// Writes pushCall and asyncPreempt's prologue, as the model writes them, then its register
+/// saves from `r` (twixt_unwind::preempt: the one description of both).
+fn write_preemption<S: Stepper>(
+    ctx: &Ctx<'_, '_>,
+    machine: &mut Machine<'_, S>,
+    r: &Regs,
+    resume_pc: u64,
+) -> Result<twixt_unwind::preempt::PushedCall, twixt_emu::EmuError> {
+    let (sp, lr, r29) = (r.sp, r.x[30], r.x[29]);
+    let call = push_call(ctx.version, Interrupted { sp, lr, r29 }, resume_pc, ctx.ap);
     for &(addr, value) in &call.writes {
         machine.write_u64(addr, value)?;
     }
     let ap_sp = call.ap_sp;
-    let area = SaveArea { frame_size: frame };
+    let area = SaveArea {
+        frame_size: ctx.ap.frame_size,
+    };
     for (i, &n) in SaveArea::GPRS.iter().enumerate() {
         machine.write_u64(
             ap_sp.wrapping_add(SaveArea::gpr_slot(i)),
@@ -1134,25 +1276,41 @@ fn inject_one<'c, 'p, 'a>(
             machine.write_u64(ap_sp.wrapping_add(SaveArea::d_slot(i)), *d)?;
         }
     }
-    // The goroutine is stopped in asyncPreempt2: the GC scans its stack strictly.
-    let start = call.start;
-    let truth = ctx.truth(cand.resume_pc, sp, &cand.shadow);
-    let unwind_verdict = {
-        let mem = MachineMem(machine);
-        let tb = unwind(ctx.prog, &mem, start, ctx.walk(Mode::Strict));
-        let j = judge(&tb, 1, &truth);
-        (j.verdict != Verdict::Ok).then(|| {
-            let culprit = j.culprit.as_ref().map_or_else(String::new, |c| {
-                format!(
-                    ": in {} it reads the return PC {}",
-                    ctx.symbolize(c.pc),
-                    ctx.symbolize(c.lr)
-                )
-            });
-            format!("{}{} ({})", j.verdict.name(), culprit, j.outcome.describe())
-        })
-    };
-    // asyncPreempt's epilogue: registers from the frame, R27 = the resume PC.
+    Ok(call)
+}
+
+/// The strict (GC) walk of the stopped goroutine from `start` judged against `truth`:
+/// `None` when it is right, else what goes wrong.
+fn judge_stopped<S: Stepper>(
+    ctx: &Ctx<'_, '_>,
+    machine: &Machine<'_, S>,
+    start: twixt_unwind::go::Start,
+    truth: &[TrueFrame],
+) -> Option<String> {
+    let mem = MachineMem(machine);
+    let tb = unwind(ctx.prog, &mem, start, ctx.walk(Mode::Strict));
+    let j = judge(&tb, 1, truth);
+    (j.verdict != Verdict::Ok).then(|| {
+        let culprit = j.culprit.as_ref().map_or_else(String::new, |c| {
+            format!(
+                ": in {} it reads the return PC {}",
+                ctx.symbolize(c.pc),
+                ctx.symbolize(c.lr)
+            )
+        });
+        format!("{}{} ({})", j.verdict.name(), culprit, j.outcome.describe())
+    })
+}
+
+/// asyncPreempt's epilogue: the registers `r` had, reloaded from its frame at `ap_sp`
+/// (`frame` bytes), with R27 = the resume PC.
+fn async_preempt_return<S: Stepper>(
+    machine: &Machine<'_, S>,
+    r: &Regs,
+    ap_sp: u64,
+    frame: u64,
+) -> Regs {
+    let area = SaveArea { frame_size: frame };
     let mut back = r.clone();
     for (i, &n) in SaveArea::GPRS.iter().enumerate() {
         back.x[usize::from(n)] = machine
@@ -1174,25 +1332,32 @@ fn inject_one<'c, 'p, 'a>(
     back.x[27] = machine.read_u64(ap_sp).unwrap_or(0);
     back.sp = ap_sp.wrapping_add(frame).wrapping_add(16);
     back.pc = back.x[27];
-    // While stopped, the stack may be copied or reused: only frames survive. The word at
-    // SP-8 is the interrupted frame's record (Go's arm64 layout keeps the saved R29 there);
-    // pushCall leaves it alone on purpose and a stack copy moves it with asyncPreempt's
-    // frame, so it survives. Everything lower is destroyed.
-    let lo = (stack_low.min(ap_sp.wrapping_sub(16)) & !7).max(machine.layout().stack_lo);
-    let hi = sp.wrapping_sub(8);
-    machine.poison(lo, hi)?;
-    machine.set_regs(&back)?;
-    machine.watch_poison_reads(lo, hi)?;
-    let mut cont = tracker.clone();
-    cont.mode = StepMode::Plain;
-    cont.checks = None;
-    cont.stop = None;
-    cont.skip_once = false;
-    cont.deadline = Instant::now() + ctx.time_limit;
-    let (_, outcome) = drive(ctx, machine, cont)?;
-    let reads = machine.unwatch();
-    let after = end_state(ctx, machine, outcome);
-    // Compare.
+    back
+}
+
+impl<'c, 'p, 'a> Tracker<'c, 'p, 'a> {
+    /// A copy of this paused tracker for the run resumed after an injection: it only
+    /// follows calls, with a time limit of its own.
+    fn resumed(&self) -> Tracker<'c, 'p, 'a> {
+        let mut cont = self.clone();
+        cont.mode = StepMode::Plain;
+        cont.checks = None;
+        cont.stop = None;
+        cont.skip_once = false;
+        cont.deadline = Instant::now() + self.ctx.time_limit;
+        cont
+    }
+}
+
+/// The poisoned stack words the resumed run read (`reads`: PC, address, size), first read
+/// of each address only, with what they held at the snapshot `snap` before the injection.
+fn clobbered_slots<S: Stepper>(
+    ctx: &Ctx<'_, '_>,
+    machine: &Machine<'_, S>,
+    snap: &Snapshot,
+    reads: Vec<(u64, u64, usize)>,
+    sp: u64,
+) -> Vec<Change> {
     let mut clobbered = Vec::new();
     let mut seen = BTreeSet::new();
     for (pc, addr, size) in reads {
@@ -1200,7 +1365,7 @@ fn inject_one<'c, 'p, 'a>(
             continue;
         }
         let before = machine
-            .journal_bytes(&snap, addr, size)
+            .journal_bytes(snap, addr, size)
             .map(|b| hex_le(&b))
             .unwrap_or_else(|| "?".into());
         clobbered.push(Change {
@@ -1210,90 +1375,100 @@ fn inject_one<'c, 'p, 'a>(
             read_by: Some(ctx.symbolize(pc)),
         });
     }
-    let outcome_diff = (after.outcome != baseline.outcome).then(|| {
-        format!(
-            "{} (uninterrupted: {})",
-            after.outcome.describe(),
-            baseline.outcome.describe()
-        )
-    });
+    clobbered
+}
+
+/// The registers compared at the end of a call (X0-X15, X28, X29, D0-D15 and SP) that
+/// differ between the uninterrupted end state `a` and the injected one `b`.
+fn register_changes(a: &Regs, b: &Regs) -> Vec<Change> {
     let mut changes = Vec::new();
-    if outcome_diff.is_none() {
-        let (a, b) = (&baseline.regs, &after.regs);
-        for n in (0..16).chain([28, 29]) {
-            if a.x[n] != b.x[n] {
-                changes.push(Change {
-                    location: format!("x{n}"),
-                    before: format!("{:#x}", a.x[n]),
-                    after: format!("{:#x}", b.x[n]),
-                    read_by: None,
-                });
-            }
-        }
-        for n in 0..16 {
-            if a.d[n] != b.d[n] {
-                changes.push(Change {
-                    location: format!("d{n}"),
-                    before: format!("{:#x}", a.d[n]),
-                    after: format!("{:#x}", b.d[n]),
-                    read_by: None,
-                });
-            }
-        }
-        if a.sp != b.sp {
+    for n in (0..16).chain([28, 29]) {
+        if a.x[n] != b.x[n] {
             changes.push(Change {
-                location: "sp".into(),
-                before: format!("{:#x}", a.sp),
-                after: format!("{:#x}", b.sp),
+                location: format!("x{n}"),
+                before: format!("{:#x}", a.x[n]),
+                after: format!("{:#x}", b.x[n]),
                 read_by: None,
             });
         }
-        let pages: BTreeSet<u64> = baseline
-            .pages
-            .keys()
-            .chain(after.pages.keys())
-            .copied()
-            .collect();
-        'pages: for p in pages {
-            let old = match baseline.pages.get(&p) {
-                Some(b) => b.clone(),
-                None => machine
-                    .journal_bytes(start_snap, p, 0x1000)
-                    .unwrap_or_else(|| vec![0; 0x1000]),
-            };
-            let new = match after.pages.get(&p) {
-                Some(b) => b.clone(),
-                None => machine.read(p, 0x1000).unwrap_or_default(),
-            };
-            for (i, (o, n)) in old.chunks(8).zip(new.chunks(8)).enumerate() {
-                if o != n {
-                    let addr = p + 8 * i as u64;
-                    changes.push(Change {
-                        location: describe_addr(ctx, machine.layout(), machine.heap().0, addr, sp),
-                        before: hex_le(o),
-                        after: hex_le(n),
-                        read_by: None,
-                    });
-                    if changes.len() >= 32 {
-                        break 'pages;
-                    }
+    }
+    for n in 0..16 {
+        if a.d[n] != b.d[n] {
+            changes.push(Change {
+                location: format!("d{n}"),
+                before: format!("{:#x}", a.d[n]),
+                after: format!("{:#x}", b.d[n]),
+                read_by: None,
+            });
+        }
+    }
+    if a.sp != b.sp {
+        changes.push(Change {
+            location: "sp".into(),
+            before: format!("{:#x}", a.sp),
+            after: format!("{:#x}", b.sp),
+            read_by: None,
+        });
+    }
+    changes
+}
+
+/// The end states an injection compares.
+struct Ends<'s> {
+    /// The uninterrupted run's.
+    baseline: &'s EndState,
+    /// The injected run's.
+    after: &'s EndState,
+    /// The call's start: what a page the uninterrupted run never wrote held.
+    start: &'s Snapshot,
+}
+
+/// Appends the 8-byte words of memory that differ between the two end states to
+/// `changes`, in address order, until it holds 32.
+fn page_changes<S: Stepper>(
+    ctx: &Ctx<'_, '_>,
+    machine: &Machine<'_, S>,
+    ends: &Ends<'_>,
+    sp: u64,
+    changes: &mut Vec<Change>,
+) {
+    let Ends {
+        baseline,
+        after,
+        start,
+    } = ends;
+    let pages: BTreeSet<u64> = baseline
+        .pages
+        .keys()
+        .chain(after.pages.keys())
+        .copied()
+        .collect();
+    for p in pages {
+        let old = match baseline.pages.get(&p) {
+            Some(b) => b.clone(),
+            None => machine
+                .journal_bytes(start, p, 0x1000)
+                .unwrap_or_else(|| vec![0; 0x1000]),
+        };
+        let new = match after.pages.get(&p) {
+            Some(b) => b.clone(),
+            None => machine.read(p, 0x1000).unwrap_or_default(),
+        };
+        for (i, (o, n)) in old.chunks(8).zip(new.chunks(8)).enumerate() {
+            if o != n {
+                let addr = p + 8 * i as u64;
+                changes.push(Change {
+                    location: describe_addr(ctx, machine.layout(), machine.heap().0, addr, sp),
+                    before: hex_le(o),
+                    after: hex_le(n),
+                    read_by: None,
+                });
+                if changes.len() >= 32 {
+                    return;
                 }
             }
         }
     }
-    machine.restore(&snap)?;
-    Ok(Injection {
-        at: ctx.symbolize(cand.pc),
-        pc: format!("{:#x}", cand.pc),
-        instruction: ctx.prog.disassemble(cand.pc),
-        depth: cand.depth,
-        resume_pc: (cand.resume_pc != cand.pc).then(|| format!("{:#x}", cand.resume_pc)),
-        refused: cand.refused.clone(),
-        unwind: unwind_verdict,
-        outcome: outcome_diff,
-        clobbered_slots: clobbered,
-        changes,
-    })
 }
 
 fn hex_le(b: &[u8]) -> String {

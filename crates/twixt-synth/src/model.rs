@@ -402,6 +402,41 @@ pub fn synthesize(
         pop: None,
         pop_kind: PopKind::None,
     };
+    let prologue = prologue_progs(a, &mut sig);
+    let body = body_progs(a, shape);
+    let epilogue = epilogue_progs(generation, a, shape, &mut sig);
+    let LaidOut {
+        mut ops,
+        pcsp,
+        unsafe_point,
+        ranges,
+    } = lay_out([&prologue, &body, &epilogue]);
+    let call = (shape == Shape::NonLeaf).then_some(ranges[0]);
+    if let Some(i) = call {
+        ops[i] = Op::Bl {
+            offset: CALLEE_OFFSET - 4 * i as i32,
+        };
+    }
+    let words = ops.iter().map(|o| o.encode()).collect();
+    Ok(SyntheticFunction {
+        generation,
+        frame,
+        shape,
+        ops,
+        words,
+        pcsp,
+        unsafe_point,
+        prologue: 0..ranges[0],
+        body: ranges[0]..ranges[1],
+        epilogue: ranges[1]..ranges[2],
+        call,
+        signature: sig,
+    })
+}
+
+/// The prologue for frame size `a` (none without a frame), recording its kind and the
+/// class of its constant in `sig`.
+fn prologue_progs(a: u64, sig: &mut Signature) -> Vec<Prog> {
     let mut prologue: Vec<Prog> = Vec::new();
     if a > 0 {
         if a > 0xf0 {
@@ -450,7 +485,13 @@ pub fn synthesize(
             sub: true,
         }));
     }
-    let body: Vec<Prog> = match shape {
+    prologue
+}
+
+/// The minimal body: one store into the frame (leaf with a frame), a NOP (leaf without
+/// one) or the call (non-leaf; its offset is fixed once the layout is known).
+fn body_progs(a: u64, shape: Shape) -> Vec<Prog> {
+    match shape {
         Shape::Leaf if a > 0 => vec![Prog::one(Op::StrUimm {
             rt: ZR,
             rn: SP,
@@ -458,12 +499,19 @@ pub fn synthesize(
         })],
         Shape::Leaf => vec![Prog::one(Op::Nop)],
         Shape::NonLeaf => vec![Prog::one(Op::Bl { offset: 0 })],
-    };
-    let pop_add = |a: u64| {
-        let mut p = add_const(false, a, SP, SP);
-        p.spadj = -(a as i64);
-        p
-    };
+    }
+}
+
+/// `ADD $a, RSP, RSP` popping the frame (its Spadj takes `a` off pcsp).
+fn pop_add(a: u64) -> Prog {
+    let mut p = add_const(false, a, SP, SP);
+    p.spadj = -(a as i64);
+    p
+}
+
+/// The epilogue of `generation` for frame size `a` and `shape`, up to and including the
+/// RET, recording how it pops the frame in `sig`.
+fn epilogue_progs(generation: Generation, a: u64, shape: Shape, sig: &mut Signature) -> Vec<Prog> {
     let mut epilogue: Vec<Prog> = Vec::new();
     if a > 0 {
         match shape {
@@ -509,29 +557,7 @@ pub fn synthesize(
                     rn: SP,
                     off: -8,
                 }));
-                if generation.fixed_nonleaf() && a >= 1 << 12 {
-                    sig.pop_kind = PopKind::ViaR27;
-                    sig.pop = Some(mov_class(a));
-                    epilogue.push(Prog {
-                        ops: mov_r27(a),
-                        spadj: 0,
-                        mark: Mark::UsesTmp,
-                    });
-                    epilogue.push(Prog {
-                        ops: vec![Op::AddExt {
-                            rd: SP,
-                            rn: SP,
-                            rm: R27,
-                            sub: false,
-                        }],
-                        spadj: -(a as i64),
-                        mark: Mark::UsesTmp,
-                    });
-                } else {
-                    sig.pop_kind = PopKind::Add;
-                    sig.pop = Some(add_class(a));
-                    epilogue.push(pop_add(a));
-                }
+                epilogue.extend(nonleaf_pop(generation, a, sig));
             }
         }
     }
@@ -540,15 +566,61 @@ pub fn synthesize(
         spadj: a as i64,
         mark: Mark::None,
     });
+    epilogue
+}
 
-    // Lay out, with pcsp (after each Prog) and UnsafePoint (MarkUnsafePoints).
+/// The non-leaf pop after the LDP: through R27 in the fixed releases for frames of 4096
+/// bytes or more (golang/go#73259), one `ADD $a, RSP, RSP` otherwise.
+fn nonleaf_pop(generation: Generation, a: u64, sig: &mut Signature) -> Vec<Prog> {
+    if generation.fixed_nonleaf() && a >= 1 << 12 {
+        sig.pop_kind = PopKind::ViaR27;
+        sig.pop = Some(mov_class(a));
+        vec![
+            Prog {
+                ops: mov_r27(a),
+                spadj: 0,
+                mark: Mark::UsesTmp,
+            },
+            Prog {
+                ops: vec![Op::AddExt {
+                    rd: SP,
+                    rn: SP,
+                    rm: R27,
+                    sub: false,
+                }],
+                spadj: -(a as i64),
+                mark: Mark::UsesTmp,
+            },
+        ]
+    } else {
+        sig.pop_kind = PopKind::Add;
+        sig.pop = Some(add_class(a));
+        vec![pop_add(a)]
+    }
+}
+
+/// The machine code of a function laid out from its Progs.
+struct LaidOut {
+    /// The machine instructions, in order.
+    ops: Vec<Op>,
+    /// pcsp at each instruction.
+    pcsp: Vec<u64>,
+    /// UnsafePoint at each instruction.
+    unsafe_point: Vec<i32>,
+    /// The end (instruction index) of each part.
+    ranges: [usize; 3],
+}
+
+/// Lays out the prologue, body and epilogue, with pcsp (after each Prog) and UnsafePoint
+/// (MarkUnsafePoints).
+fn lay_out(parts: [&[Prog]; 3]) -> LaidOut {
     let mut ops = Vec::new();
     let mut pcsp = Vec::new();
     let mut unsafe_point = Vec::new();
     let mut sp: i64 = 0;
     let mut prev_restart = 0;
     let mut ranges = [0usize; 3];
-    for (part, progs) in [&prologue, &body, &epilogue].into_iter().enumerate() {
+    for (part, progs) in parts.into_iter().enumerate() {
         for p in progs {
             let up = match p.mark {
                 Mark::None => -1,
@@ -568,27 +640,12 @@ pub fn synthesize(
         }
         ranges[part] = ops.len();
     }
-    let call = (shape == Shape::NonLeaf).then_some(ranges[0]);
-    if let Some(i) = call {
-        ops[i] = Op::Bl {
-            offset: CALLEE_OFFSET - 4 * i as i32,
-        };
-    }
-    let words = ops.iter().map(|o| o.encode()).collect();
-    Ok(SyntheticFunction {
-        generation,
-        frame,
-        shape,
+    LaidOut {
         ops,
-        words,
         pcsp,
         unsafe_point,
-        prologue: 0..ranges[0],
-        body: ranges[0]..ranges[1],
-        epilogue: ranges[1]..ranges[2],
-        call,
-        signature: sig,
-    })
+        ranges,
+    }
 }
 
 #[cfg(test)]
