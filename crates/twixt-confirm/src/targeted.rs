@@ -18,12 +18,19 @@
 //! a GC loop) also gets `GOGC=1`, so that any allocation soon brings the GC whose stack scan
 //! the treatment needs. The run does not use qemu's one-instruction-per-block flag: the stop
 //! is a breakpoint and the signal is delivered at it, so no other boundary needs it, and
-//! the program runs faster.
+//! the program runs faster. But QEMU 7.2 translates a page that holds a breakpoint one
+//! instruction per block (`check_for_breakpoints`), so there the runtime's own preemptions
+//! (sysmon's, every 10 ms) can land on any boundary, as under `-singlestep`: with the GC
+//! loop of a stress driver, a window in the same page can crash the runtime by itself in
+//! seconds. A crash that is not the treated goroutine at the boundary therefore says
+//! nothing about the target, and its run is repeated (up to `--attempts`); the runs are
+//! short (the target is reached within the first call), so this is rare.
 //!
 //! `--at all` takes every preemptible Go-unwinder window scan predicts (in the stressed
-//! function, for a stress driver run with `-func`), and for each one a goroutine reached,
-//! a control: the nearest boundary before it, in the same function, where scan finds
-//! nothing at all. Windows no goroutine reached before the timeout are listed as such.
+//! function, for a stress driver run with `-func`). Every window a goroutine reached, named
+//! or from `all`, gets a control: the nearest boundary before it, in the same function,
+//! where scan finds nothing at all, treated the same way. Windows no goroutine reached
+//! before the timeout are listed as such.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -120,8 +127,12 @@ pub enum Role {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
-    /// The runtime crashed (a fatal error, or a fault in its unwinder).
+    /// The runtime crashed (a fatal error, or a fault in its unwinder) with the treated
+    /// goroutine at the boundary.
     Crashed,
+    /// The runtime crashed, but not with the treated goroutine at the boundary (in every
+    /// attempt).
+    CrashedElsewhere,
     /// Every treatment was followed by a GC scan that the goroutine survived.
     Survived,
     /// The runtime would not preempt there (not an async safe point, or the goroutine did
@@ -147,8 +158,11 @@ pub enum Agreement {
     /// A predicted window did not crash the runtime.
     NotConfirmed,
     /// A crash where twixt predicts no window, or a crash that is not the treated
-    /// goroutine at the boundary.
+    /// goroutine at the boundary nor at a predicted window.
     UnpredictedCrash,
+    /// The runtime crashed at another predicted window first, in every attempt (as a
+    /// stress run does): nothing is said about this boundary.
+    Confounded,
     /// Nothing reached the boundary.
     NotReached,
     /// Nothing can be said.
@@ -196,8 +210,10 @@ pub struct TargetReport {
     pub site_is_treated: bool,
     /// Wall seconds of the deciding run (start of qemu to its end).
     pub seconds: f64,
-    /// Runs made (more than one when the stub failed).
+    /// Runs made (more than one when a run said nothing about the boundary).
     pub attempts: u32,
+    /// Runs set aside because the runtime crashed elsewhere first.
+    pub crashed_elsewhere: u32,
     /// The runtime's first lines of output (a crash's), of the deciding run.
     pub first_lines: Vec<String>,
     /// The whole output (stdout, then stderr) of the deciding run: not in the JSON.
@@ -238,9 +254,14 @@ pub struct Report {
 }
 
 impl Report {
-    /// Crashed if any target crashed, else failed if any failed, else survived.
+    /// Crashed if the runtime crashed in any target's deciding run, else failed if any
+    /// failed, else survived.
     pub fn outcome(&self) -> Kind {
-        if self.targets.iter().any(|t| t.outcome == Outcome::Crashed) {
+        if self
+            .targets
+            .iter()
+            .any(|t| matches!(t.outcome, Outcome::Crashed | Outcome::CrashedElsewhere))
+        {
             Kind::Crashed
         } else if self.targets.iter().any(|t| t.outcome == Outcome::Failed) {
             Kind::Failed
@@ -277,36 +298,7 @@ pub fn confirm_at(request: &Request) -> Result<Report, String> {
     let stressed = stress_driver
         .then(|| stressed_function(&request.args))
         .flatten();
-    let in_scope = |w: &Window| match &stressed {
-        Some(f) => w.function == format!("main.{f}"),
-        None => true,
-    };
-    let windows: Vec<&Window> = predicted
-        .iter()
-        .filter(|w| w.crashes() && in_scope(w))
-        .collect();
-
-    let mut targets = Vec::new();
-    let mut all = false;
-    for spec in &request.at {
-        match spec {
-            Spec::All => all = true,
-            Spec::Pc(pc) => targets.push(target_at(&prog, *pc, &predicted)?),
-            Spec::At { function, offset } => {
-                let f = prog.func_named(function).ok_or_else(|| {
-                    format!("--at {function}+{offset:#x}: no function {function} in the binary")
-                })?;
-                targets.push(target_at(&prog, f.info.entry + offset, &predicted)?);
-            }
-        }
-    }
-    if all {
-        for w in &windows {
-            if !targets.iter().any(|t| t.pc == w.pc) {
-                targets.push(target_at(&prog, w.pc, &predicted)?);
-            }
-        }
-    }
+    let targets = targets_for(&request.at, &prog, &predicted, stressed.as_deref())?;
     // What scan finds at every boundary of the functions involved (any severity).
     let functions: std::collections::BTreeSet<String> =
         targets.iter().map(|t| t.function.clone()).collect();
@@ -318,70 +310,19 @@ pub fn confirm_at(request: &Request) -> Result<Report, String> {
         env.push(("GOGC".into(), "1".into()));
     }
     let limits = Limits::for_timeout(request.timeout);
-    let name = binary
-        .file_name()
-        .and_then(|n| n.to_str())
-        .filter(|n| !n.is_empty() && !n.starts_with('-'))
-        .unwrap_or("prog")
-        .to_string();
-    let mut launch_env = environment();
-    launch_env.extend(env.iter().cloned());
-    let launch = Launch {
-        program: binary.clone(),
-        name: name.clone(),
-        runner: vec![
-            qemu.path.clone().into(),
-            "-g".into(),
-            format!("{}/{}", sandbox::WORK_DIR, treat::SOCKET).into(),
-        ],
-        args: request.args.clone(),
-        env: launch_env,
-        timeout: request.timeout,
-        limits: limits.clone(),
-        collect: vec![],
+    let launch = launch_for(&binary, &qemu, &env, &limits, request);
+    let ctx = Context {
+        launch: &launch,
+        prog: &prog,
+        findings: &findings,
+        crash_windows: windows_all(&predicted),
+        layout: &layout,
+        async_preempt,
+        request,
     };
-
-    let mut reports = Vec::new();
-    let mut not_reached = Vec::new();
-    let mut i = 0;
-    while i < targets.len() {
-        let t = targets[i].clone();
-        i += 1;
-        let r = run_target(
-            &t,
-            &launch,
-            &prog,
-            &findings,
-            &layout,
-            async_preempt,
-            request,
-        );
-        tracing::info!(
-            target = %format!("{}+{:#x}", r.function, r.offset),
-            outcome = ?r.outcome,
-            seconds = r.seconds,
-            "target done"
-        );
-        if r.outcome == Outcome::NotReached && t.role == Role::Window {
-            not_reached.push(format!(
-                "{}+{:#x} ({:#x})",
-                t.function,
-                t.pc - t.entry,
-                t.pc
-            ));
-        }
-        if all
-            && t.role == Role::Window
-            && r.watched.reached_after.is_some()
-            && let Some(c) = control_for(&t, &findings, &prog)
-            && !targets.iter().any(|x| x.pc == c.pc)
-        {
-            targets.insert(i, c);
-        }
-        reports.push(r);
-    }
+    let (reports, not_reached) = run_all(targets, &ctx);
     Ok(Report {
-        binary: name,
+        binary: launch.name.clone(),
         go_version,
         qemu,
         args: request.args.clone(),
@@ -397,13 +338,118 @@ pub fn confirm_at(request: &Request) -> Result<Report, String> {
     })
 }
 
+/// The targets `specs` name, in order; `all` adds every predicted preemptible Go-unwinder
+/// window (in the stressed function, if any) not already named.
+fn targets_for(
+    specs: &[Spec],
+    prog: &GoProgram<'_>,
+    predicted: &[Window],
+    stressed: Option<&str>,
+) -> Result<Vec<Target>, String> {
+    let mut targets = Vec::new();
+    let mut all = false;
+    for spec in specs {
+        match spec {
+            Spec::All => all = true,
+            Spec::Pc(pc) => targets.push(target_at(prog, *pc, predicted)?),
+            Spec::At { function, offset } => {
+                let f = prog.func_named(function).ok_or_else(|| {
+                    format!("--at {function}+{offset:#x}: no function {function} in the binary")
+                })?;
+                let pc = f.info.entry.checked_add(*offset).ok_or_else(|| {
+                    format!("--at {function}+{offset:#x}: the offset is past the end of memory")
+                })?;
+                targets.push(target_at(prog, pc, predicted)?);
+            }
+        }
+    }
+    if all {
+        let in_scope = |w: &Window| stressed.is_none_or(|f| w.function == format!("main.{f}"));
+        for w in predicted.iter().filter(|w| w.crashes() && in_scope(w)) {
+            if !targets.iter().any(|t| t.pc == w.pc) {
+                targets.push(target_at(prog, w.pc, predicted)?);
+            }
+        }
+    }
+    Ok(targets)
+}
+
+/// The contained launch of every run: qemu-user with its GDB stub on a socket in the work
+/// directory, the run's environment plus `env`.
+fn launch_for(
+    binary: &std::path::Path,
+    qemu: &Qemu,
+    env: &[(String, String)],
+    limits: &Limits,
+    request: &Request,
+) -> Launch {
+    let name = binary
+        .file_name()
+        .and_then(|n| n.to_str())
+        .filter(|n| !n.is_empty() && !n.starts_with('-'))
+        .unwrap_or("prog")
+        .to_string();
+    let mut launch_env = environment();
+    launch_env.extend(env.iter().cloned());
+    Launch {
+        program: binary.to_path_buf(),
+        name,
+        runner: vec![
+            qemu.path.clone().into(),
+            "-g".into(),
+            format!("{}/{}", sandbox::WORK_DIR, treat::SOCKET).into(),
+        ],
+        args: request.args.clone(),
+        env: launch_env,
+        timeout: request.timeout,
+        limits: limits.clone(),
+        collect: vec![],
+    }
+}
+
+/// Runs every target in order, each reached window followed by its control; returns the
+/// reports and the windows no goroutine reached.
+fn run_all(mut targets: Vec<Target>, ctx: &Context<'_>) -> (Vec<TargetReport>, Vec<String>) {
+    let mut reports = Vec::new();
+    let mut not_reached = Vec::new();
+    let mut i = 0;
+    while i < targets.len() {
+        let t = targets[i].clone();
+        i += 1;
+        let r = run_target(&t, ctx);
+        tracing::info!(
+            target = %format!("{}+{:#x}", r.function, r.offset),
+            outcome = ?r.outcome,
+            seconds = r.seconds,
+            "target done"
+        );
+        if r.outcome == Outcome::NotReached && t.role == Role::Window {
+            not_reached.push(format!(
+                "{}+{:#x} ({:#x})",
+                t.function,
+                t.pc - t.entry,
+                t.pc
+            ));
+        }
+        if t.role == Role::Window
+            && r.watched.reached_after.is_some()
+            && let Some(c) = control_for(&t, ctx.findings, ctx.prog)
+            && !targets.iter().any(|x| x.pc == c.pc)
+        {
+            targets.insert(i, c);
+        }
+        reports.push(r);
+    }
+    (reports, not_reached)
+}
+
 /// The target at `pc`: a window when scan predicts one there.
 fn target_at(prog: &GoProgram<'_>, pc: u64, predicted: &[Window]) -> Result<Target, String> {
     let f = prog
         .func_at(pc)
         .filter(|f| pc < f.code_end)
         .ok_or_else(|| format!("--at {pc:#x}: not an instruction of any function"))?;
-    if pc % 4 != 0 {
+    if !pc.is_multiple_of(4) {
         return Err(format!(
             "--at {pc:#x}: not an instruction boundary (arm64 instructions are 4 bytes)"
         ));
@@ -446,121 +492,187 @@ fn control_for(
     None
 }
 
-/// Runs one target, repeating runs the stub failed in.
-fn run_target(
-    t: &Target,
-    launch: &Launch,
-    prog: &GoProgram<'_>,
-    findings: &std::collections::BTreeMap<u64, Vec<String>>,
-    layout: &GLayout,
+/// The PCs of every predicted preemptible Go-unwinder window (in any function).
+fn windows_all(predicted: &[Window]) -> std::collections::BTreeSet<u64> {
+    predicted
+        .iter()
+        .filter(|w| w.crashes())
+        .map(|w| w.pc)
+        .collect()
+}
+
+/// What every target's runs share.
+struct Context<'a> {
+    launch: &'a Launch,
+    prog: &'a GoProgram<'a>,
+    findings: &'a std::collections::BTreeMap<u64, Vec<String>>,
+    crash_windows: std::collections::BTreeSet<u64>,
+    layout: &'a GLayout,
     async_preempt: u64,
-    request: &Request,
-) -> TargetReport {
+    request: &'a Request,
+}
+
+/// One run's result, before it is judged.
+struct Attempt {
+    ran: sandbox::Ran,
+    watched: treat::Watched,
+    classified: outcome::Classified,
+    site_is_treated: bool,
+}
+
+impl Attempt {
+    fn crashed(&self) -> bool {
+        self.classified.outcome == Kind::Crashed
+    }
+
+    /// The runtime crashed, but not with the treated goroutine at the boundary: a page
+    /// with a breakpoint runs one instruction per block in QEMU 7.2, so the runtime's own
+    /// preemptions can land on (and a GC crash at) another window of that page, as in a
+    /// stress run.
+    fn crashed_elsewhere(&self) -> bool {
+        self.crashed() && !self.site_is_treated
+    }
+}
+
+/// One contained run of `t`.
+fn attempt(t: &Target, ctx: &Context<'_>, plan: &Plan<'_>) -> Result<Attempt, String> {
+    let (ran, watched) = sandbox::run_attached(ctx.launch, |att| treat::watch(att, plan))?;
+    let classified = outcome::classify(&ran);
+    let site_is_treated = classified.site.as_ref().is_some_and(|s| {
+        let goroutine = s.goroutine.is_some() && s.goroutine == watched.goroutine;
+        let at = match s.pc {
+            Some(pc) => pc == t.pc || pc == t.resume,
+            // go1.19 crashes again printing the frame: only the function is named.
+            None => s.function == t.function,
+        };
+        goroutine && at && !watched.treatments.is_empty()
+    });
+    Ok(Attempt {
+        ran,
+        watched,
+        classified,
+        site_is_treated,
+    })
+}
+
+/// Runs one target, repeating runs that say nothing about it (the stub failed, or the
+/// runtime crashed elsewhere after a goroutine reached the boundary). A crash elsewhere
+/// before any goroutine reached it is not repeated: the boundary was not reached while the
+/// program lived.
+fn run_target(t: &Target, ctx: &Context<'_>) -> TargetReport {
+    let request = ctx.request;
     let plan = Plan {
         pc: t.pc,
         resume: t.resume,
-        async_preempt,
-        layout,
+        async_preempt: ctx.async_preempt,
+        layout: ctx.layout,
         treatments: request.treatments.max(1),
     };
-    let scan = findings.get(&t.pc).cloned().unwrap_or_default();
-    let crash_expected = t.role == Role::Window;
-    let mut attempts = 0;
+    let mut report = TargetReport {
+        function: t.function.clone(),
+        offset: t.pc - t.entry,
+        pc: t.pc,
+        resume_pc: t.resume,
+        instruction: ctx.prog.disassemble(t.pc),
+        role: t.role,
+        control_of: t.control_of,
+        scan: ctx.findings.get(&t.pc).cloned().unwrap_or_default(),
+        crash_expected: t.role == Role::Window,
+        outcome: Outcome::Failed,
+        agreement: Agreement::Failed,
+        reason: String::new(),
+        watched: treat::Watched::new(End::Stub("not started".into())),
+        fatal_error: None,
+        site: None,
+        site_is_treated: false,
+        seconds: 0.0,
+        attempts: 0,
+        crashed_elsewhere: 0,
+        first_lines: vec![],
+        output: String::new(),
+    };
     loop {
-        attempts += 1;
-        let ran = sandbox::run_attached(launch, |att| treat::watch(att, &plan));
-        let (ran, watched) = match ran {
-            Ok(x) => x,
+        report.attempts += 1;
+        let a = match attempt(t, ctx, &plan) {
+            Ok(a) => a,
             Err(e) => {
-                return TargetReport {
-                    function: t.function.clone(),
-                    offset: t.pc - t.entry,
-                    pc: t.pc,
-                    resume_pc: t.resume,
-                    instruction: prog.disassemble(t.pc),
-                    role: t.role,
-                    control_of: t.control_of,
-                    scan,
-                    crash_expected,
-                    outcome: Outcome::Failed,
-                    agreement: Agreement::Failed,
-                    reason: e,
-                    watched: treat::Watched {
-                        end: End::Stub("not started".into()),
-                        reached_after: None,
-                        goroutine: None,
-                        g: None,
-                        thread: None,
-                        treatments: vec![],
-                        exit_after_signal: None,
-                        signals_passed: 0,
-                        packets: 0,
-                    },
-                    fatal_error: None,
-                    site: None,
-                    site_is_treated: false,
-                    seconds: 0.0,
-                    attempts,
-                    first_lines: vec![],
-                    output: String::new(),
-                };
+                report.reason = e;
+                return report;
             }
         };
-        let classified = outcome::classify(&ran);
-        let crashed = classified.outcome == Kind::Crashed;
-        if !crashed && watched.inconclusive() && attempts < request.attempts.max(1) {
+        let more = report.attempts < request.attempts.max(1);
+        if more && a.crashed_elsewhere() && a.watched.reached_after.is_some() {
+            report.crashed_elsewhere += 1;
             tracing::warn!(
                 target = %format!("{}+{:#x}", t.function, t.pc - t.entry),
-                end = ?watched.end,
+                site = ?a.classified.site,
+                "the runtime crashed elsewhere first; running it again"
+            );
+            continue;
+        }
+        if more && !a.crashed() && a.watched.inconclusive() {
+            tracing::warn!(
+                target = %format!("{}+{:#x}", t.function, t.pc - t.entry),
+                end = ?a.watched.end,
                 "the run says nothing; running it again"
             );
             continue;
         }
-        let site_is_treated = classified.site.as_ref().is_some_and(|s| {
-            let goroutine = s.goroutine.is_some() && s.goroutine == watched.goroutine;
-            let at = match s.pc {
-                Some(pc) => pc == t.pc || pc == t.resume,
-                // go1.19 crashes again printing the frame: only the function is named.
-                None => s.function == t.function,
-            };
-            goroutine && at
-        });
-        let (outcome, reason) = if crashed {
-            (Outcome::Crashed, classified.reason.clone())
-        } else {
-            decide(&watched, &classified, request.treatments)
-        };
-        let agreement = match (outcome, crash_expected) {
-            (Outcome::Crashed, true) if site_is_treated => Agreement::Confirmed,
-            (Outcome::Crashed, _) => Agreement::UnpredictedCrash,
-            (Outcome::Survived | Outcome::Declined, true) => Agreement::NotConfirmed,
-            (Outcome::Survived | Outcome::Declined, false) => Agreement::Agrees,
-            (Outcome::NotReached, _) => Agreement::NotReached,
-            (Outcome::NotScanned | Outcome::Failed, _) => Agreement::Failed,
-        };
-        return TargetReport {
-            function: t.function.clone(),
-            offset: t.pc - t.entry,
-            pc: t.pc,
-            resume_pc: t.resume,
-            instruction: prog.disassemble(t.pc),
-            role: t.role,
-            control_of: t.control_of,
-            scan,
-            crash_expected,
-            outcome,
-            agreement,
-            reason,
-            fatal_error: classified.fatal_error.clone(),
-            site: classified.site.clone(),
-            site_is_treated,
-            seconds: ran.seconds,
-            attempts,
-            first_lines: outcome::first_lines(&ran, crashed, 12),
-            output: format!("{}{}", ran.stdout, ran.stderr),
-            watched,
-        };
+        judge(&mut report, a, ctx);
+        return report;
     }
+}
+
+/// Fills in `report` from the run that decides.
+fn judge(report: &mut TargetReport, a: Attempt, ctx: &Context<'_>) {
+    let crashed = a.crashed();
+    let (outcome, reason) = if a.crashed_elsewhere() && a.watched.reached_after.is_none() {
+        (
+            Outcome::NotReached,
+            format!(
+                "no goroutine reached the boundary before the runtime crashed elsewhere after \
+                 {:.1} s ({})",
+                a.ran.seconds, a.classified.reason
+            ),
+        )
+    } else if a.crashed_elsewhere() {
+        (
+            Outcome::CrashedElsewhere,
+            format!(
+                "{}, but not with the treated goroutine at this boundary",
+                a.classified.reason
+            ),
+        )
+    } else if crashed {
+        (Outcome::Crashed, a.classified.reason.clone())
+    } else {
+        decide(&a.watched, &a.classified, ctx.request.treatments)
+    };
+    let at_window = a
+        .classified
+        .site
+        .as_ref()
+        .and_then(|s| s.pc)
+        .is_some_and(|pc| ctx.crash_windows.contains(&pc));
+    report.agreement = match (outcome, report.crash_expected) {
+        (Outcome::Crashed, true) => Agreement::Confirmed,
+        (Outcome::Crashed, false) => Agreement::UnpredictedCrash,
+        (Outcome::CrashedElsewhere, _) if at_window => Agreement::Confounded,
+        (Outcome::CrashedElsewhere, _) => Agreement::UnpredictedCrash,
+        (Outcome::Survived | Outcome::Declined, true) => Agreement::NotConfirmed,
+        (Outcome::Survived | Outcome::Declined, false) => Agreement::Agrees,
+        (Outcome::NotReached, _) => Agreement::NotReached,
+        (Outcome::NotScanned | Outcome::Failed, _) => Agreement::Failed,
+    };
+    report.outcome = outcome;
+    report.reason = reason;
+    report.fatal_error = a.classified.fatal_error.clone();
+    report.site = a.classified.site.clone();
+    report.site_is_treated = a.site_is_treated;
+    report.seconds = a.ran.seconds;
+    report.first_lines = outcome::first_lines(&a.ran, crashed, 12);
+    report.output = format!("{}{}", a.ran.stdout, a.ran.stderr);
+    report.watched = a.watched;
 }
 
 /// The outcome of a run that did not crash, from what the debugger saw.

@@ -123,7 +123,8 @@ pub struct Watched {
 }
 
 impl Watched {
-    fn new(end: End) -> Watched {
+    /// Nothing seen yet; `end` is how the watch ends if nothing else happens.
+    pub fn new(end: End) -> Watched {
         Watched {
             end,
             reached_after: None,
@@ -165,6 +166,7 @@ pub fn watch(att: &mut Attached<'_>, plan: &Plan<'_>) -> (After, Watched) {
         plan,
         started: att.started(),
         w,
+        last_signal: None,
     };
     let result = session.run(deadline);
     let mut w = session.w;
@@ -229,6 +231,16 @@ struct Session<'p> {
     plan: &'p Plan<'p>,
     started: Instant,
     w: Watched,
+    /// When the last SIGURG was sent.
+    last_signal: Option<Instant>,
+}
+
+/// What a stop at one of the breakpoints leads to.
+enum Step {
+    /// Go on watching, in this phase.
+    Go(Phase),
+    /// The watch is over.
+    Done(End),
 }
 
 impl Session<'_> {
@@ -238,7 +250,6 @@ impl Session<'_> {
         self.c.insert_breakpoint(self.plan.pc)?;
         self.c.resume(None)?;
         let mut phase = Phase::Reaching;
-        let mut last_signal: Option<Instant> = None;
         loop {
             let Some(stop) = self.c.wait_stop(deadline)? else {
                 return Ok(match phase {
@@ -249,7 +260,7 @@ impl Session<'_> {
             };
             let (sig, thread) = match stop {
                 Stop::Exited { .. } | Stop::Killed { .. } => {
-                    self.w.exit_after_signal = last_signal.map(|t| t.elapsed().as_secs_f64());
+                    self.w.exit_after_signal = self.last_signal.map(|t| t.elapsed().as_secs_f64());
                     return Ok(End::Exited);
                 }
                 Stop::Signal { signal, thread } => (signal, thread),
@@ -263,76 +274,87 @@ impl Session<'_> {
             if let Some(t) = thread {
                 self.c.select_thread(t)?;
             }
-            let regs = self.c.read_registers()?;
-            let (pc, g) = (regs.pc, regs.x[28]);
-            let ours = self.w.g == Some(g);
-            let plan = self.plan;
-            match phase {
-                Phase::Reaching if pc == plan.pc => {
-                    if self.w.reached_after.is_none() {
-                        self.w.reached_after = Some(self.secs());
-                        self.w.thread = thread.map(|t| t.tid);
-                    }
-                    if let Err(why) = self.check_g(g, regs.sp)? {
-                        return Ok(End::LayoutMismatch(why));
-                    }
-                    self.w.g = Some(g);
-                    let since = self.treat(g)?;
-                    last_signal = Some(since);
-                    phase = Phase::Signalled { since };
-                }
-                Phase::Signalled { since } if ours && pc == plan.async_preempt => {
-                    if let Some(t) = self.w.treatments.last_mut() {
-                        t.injected_lr = Some(regs.x[30]);
-                        t.injected_after = Some(since.elapsed().as_secs_f64());
-                    }
-                    self.c.remove_breakpoint(plan.async_preempt)?;
-                    if plan.resume != plan.pc {
-                        self.c.insert_breakpoint(plan.resume)?;
-                    }
-                    phase = Phase::Parked { since };
-                    self.c.resume(None)?;
-                }
-                Phase::Signalled { .. } if ours && pc == plan.pc => {
-                    if let Some(t) = self.w.treatments.last_mut() {
-                        t.declined = true;
-                    }
-                    self.c.remove_breakpoint(plan.async_preempt)?;
-                    return Ok(End::Declined);
-                }
-                Phase::Parked { since } if ours && pc == plan.resume => {
-                    if let Some(t) = self.w.treatments.last_mut() {
-                        t.resumed_after = Some(since.elapsed().as_secs_f64());
-                    }
-                    if self.w.treatments.len() as u32 >= plan.treatments {
-                        return Ok(End::Survived);
-                    }
-                    if plan.resume != plan.pc {
-                        // Back at the restart PC: treat again when it reaches the PC.
-                        self.c.remove_breakpoint(plan.resume)?;
-                        phase = Phase::Reaching;
-                        self.c.resume(None)?;
-                        continue;
-                    }
-                    if let Err(why) = self.check_g(g, regs.sp)? {
-                        return Ok(End::LayoutMismatch(why));
-                    }
-                    let since = self.treat(g)?;
-                    last_signal = Some(since);
-                    phase = Phase::Signalled { since };
-                }
-                _ if [plan.pc, plan.resume, plan.async_preempt].contains(&pc) => {
-                    // Another goroutine at one of our breakpoints (or ours passing by):
-                    // the instruction runs as it would have.
-                    self.c.resume(None)?;
-                }
-                _ => {
-                    // A SIGTRAP that is not ours: the program's own, passed on.
-                    self.w.signals_passed += 1;
-                    self.c.resume(Some(signal::TRAP))?;
-                }
+            match self.on_trap(phase, thread.map(|t| t.tid))? {
+                Step::Go(next) => phase = next,
+                Step::Done(end) => return Ok(end),
             }
         }
+    }
+
+    /// A thread stopped with SIGTRAP in `phase`: at one of the breakpoints, or the
+    /// program's own.
+    fn on_trap(&mut self, phase: Phase, thread: Option<u64>) -> Result<Step, Error> {
+        let regs = self.c.read_registers()?;
+        let (pc, g) = (regs.pc, regs.x[28]);
+        let ours = self.w.g == Some(g);
+        let plan = self.plan;
+        match phase {
+            Phase::Reaching if pc == plan.pc => {
+                if self.w.reached_after.is_none() {
+                    self.w.reached_after = Some(self.secs());
+                    self.w.thread = thread;
+                }
+                if let Err(why) = self.check_g(g, regs.sp)? {
+                    return Ok(Step::Done(End::LayoutMismatch(why)));
+                }
+                self.w.g = Some(g);
+                self.treat(g)
+            }
+            Phase::Signalled { since } if ours && pc == plan.async_preempt => {
+                if let Some(t) = self.w.treatments.last_mut() {
+                    t.injected_lr = Some(regs.x[30]);
+                    t.injected_after = Some(since.elapsed().as_secs_f64());
+                }
+                self.c.remove_breakpoint(plan.async_preempt)?;
+                if plan.resume != plan.pc {
+                    self.c.insert_breakpoint(plan.resume)?;
+                }
+                self.c.resume(None)?;
+                Ok(Step::Go(Phase::Parked { since }))
+            }
+            Phase::Signalled { .. } if ours && pc == plan.pc => {
+                if let Some(t) = self.w.treatments.last_mut() {
+                    t.declined = true;
+                }
+                self.c.remove_breakpoint(plan.async_preempt)?;
+                Ok(Step::Done(End::Declined))
+            }
+            Phase::Parked { since } if ours && pc == plan.resume => self.resumed(since, g, regs.sp),
+            _ if [plan.pc, plan.resume, plan.async_preempt].contains(&pc) => {
+                // Another goroutine at one of our breakpoints (or ours passing by): the
+                // instruction runs as it would have.
+                self.c.resume(None)?;
+                Ok(Step::Go(phase))
+            }
+            _ => {
+                // A SIGTRAP that is not ours: the program's own, passed on.
+                self.w.signals_passed += 1;
+                self.c.resume(Some(signal::TRAP))?;
+                Ok(Step::Go(phase))
+            }
+        }
+    }
+
+    /// The parked goroutine is back at its resume PC: a GC scanned it and it lived. Treat
+    /// it again, or end the watch.
+    fn resumed(&mut self, since: Instant, g: u64, sp: u64) -> Result<Step, Error> {
+        let plan = self.plan;
+        if let Some(t) = self.w.treatments.last_mut() {
+            t.resumed_after = Some(since.elapsed().as_secs_f64());
+        }
+        if self.w.treatments.len() as u32 >= plan.treatments {
+            return Ok(Step::Done(End::Survived));
+        }
+        if plan.resume != plan.pc {
+            // Back at the restart PC: treat again when it reaches the PC.
+            self.c.remove_breakpoint(plan.resume)?;
+            self.c.resume(None)?;
+            return Ok(Step::Go(Phase::Reaching));
+        }
+        if let Err(why) = self.check_g(g, sp)? {
+            return Ok(Step::Done(End::LayoutMismatch(why)));
+        }
+        self.treat(g)
     }
 
     fn secs(&self) -> f64 {
@@ -343,15 +365,15 @@ impl Session<'_> {
     /// `Ok(Err(why))` when it is not.
     fn check_g(&mut self, g: u64, sp: u64) -> Result<Result<(), String>, Error> {
         let l = self.plan.layout;
-        let status_bytes = self.c.read_memory(g + l.atomicstatus, 4)?;
+        let status_bytes = self.c.read_memory(g.wrapping_add(l.atomicstatus), 4)?;
         let status = u32::from_le_bytes([
             status_bytes[0],
             status_bytes[1],
             status_bytes[2],
             status_bytes[3],
         ]);
-        let lo = self.c.read_u64(g + l.stack_lo)?;
-        let hi = self.c.read_u64(g + l.stack_hi)?;
+        let lo = self.c.read_u64(g.wrapping_add(l.stack_lo))?;
+        let hi = self.c.read_u64(g.wrapping_add(l.stack_hi))?;
         if status & !G_SCAN != G_RUNNING || !(lo <= sp && sp < hi) {
             return Ok(Err(format!(
                 "x28 = {g:#x}: atomicstatus (+{}) = {status:#x}, not _Grunning, or SP {sp:#x} \
@@ -359,28 +381,29 @@ impl Session<'_> {
                 l.atomicstatus, l.source
             )));
         }
-        self.w.goroutine = Some(self.c.read_u64(g + l.goid)?);
+        self.w.goroutine = Some(self.c.read_u64(g.wrapping_add(l.goid))?);
         Ok(Ok(()))
     }
 
-    /// The treatment (module documentation); returns when the signal was sent.
-    fn treat(&mut self, g: u64) -> Result<Instant, Error> {
+    /// The treatment (module documentation); the goroutine is then signalled.
+    fn treat(&mut self, g: u64) -> Result<Step, Error> {
         let l = self.plan.layout;
         self.w.treatments.push(Treatment {
             stopped_at: self.secs(),
             ..Treatment::default()
         });
         if l.preempt_stop == l.preempt + 1 {
-            self.c.write_memory(g + l.preempt, &[1, 1])?;
+            self.c.write_memory(g.wrapping_add(l.preempt), &[1, 1])?;
         } else {
-            self.c.write_memory(g + l.preempt, &[1])?;
-            self.c.write_memory(g + l.preempt_stop, &[1])?;
+            self.c.write_memory(g.wrapping_add(l.preempt), &[1])?;
+            self.c.write_memory(g.wrapping_add(l.preempt_stop), &[1])?;
         }
         self.c
-            .write_memory(g + l.stackguard0, &STACK_PREEMPT.to_le_bytes())?;
+            .write_memory(g.wrapping_add(l.stackguard0), &STACK_PREEMPT.to_le_bytes())?;
         self.c.insert_breakpoint(self.plan.async_preempt)?;
         let since = Instant::now();
+        self.last_signal = Some(since);
         self.c.resume(Some(signal::URG))?;
-        Ok(since)
+        Ok(Step::Go(Phase::Signalled { since }))
     }
 }
