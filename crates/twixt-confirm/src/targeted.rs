@@ -23,8 +23,10 @@
 //! (sysmon's, every 10 ms) can land on any boundary, as under `-singlestep`: with the GC
 //! loop of a stress driver, a window in the same page can crash the runtime by itself in
 //! seconds. A crash that is not the treated goroutine at the boundary therefore says
-//! nothing about the target, and its run is repeated (up to `--attempts`); the runs are
-//! short (the target is reached within the first call), so this is rare.
+//! nothing about the target: before any goroutine reached it, the target is not reached;
+//! after, the run is repeated (up to `--attempts`), and a target where that happens every
+//! time is `confounded`. A reached target's run is short (the boundary is reached in the
+//! first call), so this is rare.
 //!
 //! `--at all` takes every preemptible Go-unwinder window scan predicts (in the stressed
 //! function, for a stress driver run with `-func`). Every window a goroutine reached, named
