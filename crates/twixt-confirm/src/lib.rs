@@ -11,6 +11,8 @@
 //! - [`predict`]: the scan's preemptible windows and which one a crash belongs to.
 //! - [`report`]: the text and JSON renderings.
 //! - [`trace`]: frame-pointer windows through the execution tracer (`--trace`).
+//! - [`targeted`]: `--at`, one boundary at a time: the goroutine stopped there through
+//!   qemu's GDB stub ([`treat`]), made to want preemption, and sent SIGURG.
 //! - [`matrix`]: `docs/confirmed.md`, the runtime's outcome against the prediction per
 //!   toolchain and shape.
 //!
@@ -24,7 +26,9 @@ pub mod predict;
 pub mod qemu;
 pub mod report;
 pub mod sandbox;
+pub mod targeted;
 pub mod trace;
+pub mod treat;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

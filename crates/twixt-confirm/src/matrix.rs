@@ -2,12 +2,25 @@
 //! function of the corpus stress driver, what the real runtime did under qemu-user and what
 //! `twixt scan` predicted. `scripts/confirm-matrix` runs `twixt confirm --format json` per
 //! cell, [`Cell::from_report`] keeps what the document needs (`docs/confirmed.json`), and
-//! [`render`] writes the Markdown; a test checks both against fresh scans.
+//! [`render`] writes the Markdown; a test checks both against fresh scans. A cell may also
+//! hold what `twixt confirm --at all` did ([`targeted`]), and a cell of another corpus
+//! program (the s2-style `bigtable`) appears only in the targeted table.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
+
+pub mod targeted;
+
+pub use targeted::{TargetedCell, TargetedRun};
+
+/// The program of the stress driver's cells.
+pub const STRESS: &str = "stress";
+
+fn stress_program() -> String {
+    STRESS.to_string()
+}
 
 /// The columns: the stress driver's functions, in order, with their headings.
 pub const COLUMNS: [(&str, &str); 4] = [
@@ -35,6 +48,9 @@ pub struct CellRun {
 /// One cell: a toolchain and a function.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Cell {
+    /// The corpus program (`stress`, `bigtable`).
+    #[serde(default = "stress_program")]
+    pub program: String,
     /// `go1.23.4`.
     pub go_version: String,
     /// `main.leaf70000`.
@@ -54,6 +70,9 @@ pub struct Cell {
     /// With a `--trace` run: what the execution tracer recorded.
     #[serde(default)]
     pub tracer: Option<TracerCell>,
+    /// With a `--at all` run: what targeted confirmation did.
+    #[serde(default)]
+    pub targeted: Option<TargetedCell>,
 }
 
 /// What a `twixt confirm --trace` run of the cell showed.
@@ -116,14 +135,20 @@ pub fn window_label(w: &crate::Window) -> String {
 
 impl Cell {
     /// The cell of a `twixt confirm --format json` report of the stress driver run with
-    /// `-func NAME`.
+    /// `-func NAME`, or of another program whose predicted `main.` windows are all in one
+    /// function.
     pub fn from_report(report: &serde_json::Value) -> Result<Cell, String> {
         let s = |v: &serde_json::Value| v.as_str().map(str::to_string);
-        let stressed = s(&report["stressed"])
-            .ok_or("the report has no `stressed` function (run the driver with -func NAME)")?;
-        let function = format!("main.{stressed}");
         let predicted: Vec<crate::Window> =
             serde_json::from_value(report["predicted"].clone()).map_err(|e| e.to_string())?;
+        let function = match s(&report["stressed"]) {
+            Some(stressed) => format!("main.{stressed}"),
+            None => predicted
+                .iter()
+                .find(|w| w.crashes() && w.function.starts_with("main."))
+                .map(|w| w.function.clone())
+                .ok_or("the report has no `stressed` function and no main. window")?,
+        };
         let mine = |crashes: bool| -> Vec<String> {
             predicted
                 .iter()
@@ -152,6 +177,7 @@ impl Cell {
             .collect();
         let (predicted_go, predicted_fp) = (mine(true), mine(false));
         Ok(Cell {
+            program: s(&report["binary"]).unwrap_or_else(stress_program),
             go_version: s(&report["go_version"]).unwrap_or_default(),
             function,
             qemu: format!(
@@ -165,13 +191,26 @@ impl Cell {
             predicted_go,
             predicted_fp,
             tracer: None,
+            targeted: None,
         })
     }
 
-    /// Whether the runtime's outcome is the one the prediction implies: crashed where a
-    /// preemptible Go-unwinder window is predicted, survived where none is, and every crash
-    /// that printed its window at a predicted one.
+    /// Whether the runtime's outcome is the one the prediction implies: the stress runs
+    /// agree ([`Cell::stress_agrees`]), or they survived a predicted window that targeted
+    /// confirmation crashed ([`TargetedCell::agrees`]).
     pub fn agrees(&self) -> bool {
+        self.stress_agrees()
+            || (self.outcome == "survived"
+                && self
+                    .targeted
+                    .as_ref()
+                    .is_some_and(|t| t.agrees(&self.predicted_go)))
+    }
+
+    /// Whether the stress runs agree with the prediction: crashed where a preemptible
+    /// Go-unwinder window is predicted, survived where none is, and every crash that
+    /// printed its window at a predicted one.
+    pub fn stress_agrees(&self) -> bool {
         let offsets_ok = self.runs.iter().all(|r| {
             r.offset.is_none_or(|o| {
                 self.predicted_go
@@ -294,6 +333,85 @@ fn cell_text(c: &Cell) -> String {
     out
 }
 
+/// The stress runs in short: `crashed 10/10, median 2.72 s`, `survived 1 × 300 s`.
+fn stress_short(c: &Cell) -> String {
+    let times = c.crash_seconds();
+    if c.outcome == "crashed" {
+        format!(
+            "crashed {}/{}, median {:.2} s",
+            times.len(),
+            c.runs.len(),
+            median(&times).unwrap_or(0.0)
+        )
+    } else {
+        let mut t = format!(
+            "{} {} × {:.0} s",
+            c.outcome,
+            c.runs.len(),
+            c.timeout_seconds
+        );
+        let mut rates: Vec<f64> = c.runs.iter().filter_map(|r| r.calls_per_second).collect();
+        rates.sort_by(f64::total_cmp);
+        if let Some(r) = median(&rates) {
+            let _ = write!(t, ", {} calls/s", rate(r));
+        }
+        t
+    }
+}
+
+/// The targeted table: every cell with a `--at all` record.
+fn render_targeted(out: &mut String, cells: &[Cell]) {
+    let mut targeted: Vec<&Cell> = cells.iter().filter(|c| c.targeted.is_some()).collect();
+    if targeted.is_empty() {
+        return;
+    }
+    targeted.sort_by_key(|c| (c.program != STRESS, version_key(&c.go_version)));
+    out.push_str(
+        "\n## Targeted confirmation: `twixt confirm --at all`\n\n\
+         A stress run crashes the runtime only where the window runs often. `twixt confirm --at \
+         all` runs the program once per predicted preemptible Go-unwinder window, under \
+         qemu-user's GDB stub, with `GOMAXPROCS=1` (and `GOGC=1` for a program that is not a \
+         stress driver): the first goroutine to reach the window is stopped before the \
+         instruction, made to want preemption (`g.preempt`, `g.preemptStop`, `g.stackguard0 = \
+         stackPreempt`) and sent SIGURG; the runtime injects `asyncPreempt` there, parks the \
+         goroutine, and the next GC's scan of its stack decides. Each reached window gets a \
+         control, the nearest boundary before it where scan finds nothing, treated the same \
+         way up to 3 times. The stress driver never runs the branch that holds a function's \
+         big locals, so one window per function is not reached: its run lasts the budget, or \
+         ends sooner when the runtime crashes by itself at the reached window (QEMU 7.2 runs \
+         a page that holds a breakpoint one instruction per block, so the runtime's own \
+         preemptions can land there). `bigtable` (`corpus/src/bigtable`) is an s2-style \
+         encoder: a 64 KiB \
+         table zeroed on every call and real work per call, so its window is two instructions \
+         in hundreds of thousands. ✓: every reached window crashed at the treated goroutine \
+         and boundary, every control survived.\n\n\
+         | Go | program | function | stress (`twixt confirm`) | targeted (`--at all`) | controls |\n\
+         | --- | --- | --- | --- | --- | --- |\n",
+    );
+    for c in targeted {
+        let Some(t) = &c.targeted else { continue };
+        let (windows, controls) = t.text();
+        let _ = writeln!(
+            out,
+            "| {} | {} | `{}` | {} | {windows} {} | {} |",
+            c.go_version,
+            c.program,
+            c.function,
+            stress_short(c),
+            if t.agrees(&c.predicted_go) {
+                "✓"
+            } else {
+                "✗ DISAGREES"
+            },
+            if controls.is_empty() {
+                "none"
+            } else {
+                &controls
+            }
+        );
+    }
+}
+
 /// `+0xd0, +0xe8` from labels.
 fn offsets(labels: &[String]) -> String {
     labels
@@ -305,7 +423,11 @@ fn offsets(labels: &[String]) -> String {
 
 /// The Markdown document.
 pub fn render(cells: &[Cell]) -> String {
-    let mut versions: Vec<&str> = cells.iter().map(|c| c.go_version.as_str()).collect();
+    let mut versions: Vec<&str> = cells
+        .iter()
+        .filter(|c| c.program == STRESS)
+        .map(|c| c.go_version.as_str())
+        .collect();
     versions.sort_by_key(|v| version_key(v));
     versions.dedup();
     let mut out = String::new();
@@ -337,11 +459,14 @@ pub fn render(cells: &[Cell]) -> String {
     for v in &versions {
         let mut row = vec![v.to_string()];
         for (f, _) in COLUMNS {
-            let cell = cells.iter().find(|c| c.go_version == *v && c.function == f);
+            let cell = cells
+                .iter()
+                .find(|c| c.program == STRESS && c.go_version == *v && c.function == f);
             row.push(cell.map_or("not run".to_string(), cell_text));
         }
         let _ = writeln!(out, "| {} |", row.join(" | "));
     }
+    render_targeted(&mut out, cells);
     let traced: Vec<&Cell> = cells.iter().filter(|c| c.tracer.is_some()).collect();
     if !traced.is_empty() {
         out.push_str(
@@ -414,6 +539,7 @@ mod tests {
 
     fn cell(outcome: &str, go: &[&str], offset: Option<u64>) -> Cell {
         Cell {
+            program: STRESS.into(),
             go_version: "go1.23.4".into(),
             function: "main.leaf70000".into(),
             qemu: "q".into(),
@@ -429,6 +555,7 @@ mod tests {
             predicted_go: go.iter().map(|s| s.to_string()).collect(),
             predicted_fp: vec![],
             tracer: None,
+            targeted: None,
         }
     }
 
@@ -442,5 +569,40 @@ mod tests {
         assert!(cell("survived", &[], None).agrees());
         assert!(!cell("crashed", &[], None).agrees());
         assert!(!cell("failed", &[], None).agrees());
+    }
+
+    #[test]
+    fn a_survived_window_agrees_only_when_targeted_crashes_it() {
+        let w = ["+0x170 unexpected-return-pc"];
+        let run = |outcome: &str, agreement: &str| TargetedRun {
+            offset: 0x170,
+            outcome: outcome.into(),
+            agreement: agreement.into(),
+            seconds: 0.3,
+            after_signal: Some(0.02),
+            fatal_error: None,
+            treatments: 1,
+        };
+        let mut c = cell("survived", &w, None);
+        assert!(!c.agrees());
+        let mut t = TargetedCell {
+            timeout_seconds: 10.0,
+            windows: vec![run("crashed", "confirmed")],
+            controls: vec![TargetedRun {
+                offset: 0x16c,
+                ..run("survived", "agrees")
+            }],
+            not_reached: vec![],
+        };
+        c.targeted = Some(t.clone());
+        assert!(c.agrees());
+        assert!(!c.stress_agrees());
+        t.controls[0].agreement = "unpredicted-crash".into();
+        c.targeted = Some(t.clone());
+        assert!(!c.agrees());
+        t.controls.clear();
+        t.windows[0] = run("survived", "not-confirmed");
+        c.targeted = Some(t);
+        assert!(!c.agrees());
     }
 }

@@ -137,6 +137,10 @@ pub fn classify(ran: &Ran) -> Classified {
             Kind::Survived,
             format!("still running at the {:.0} s budget", ran.seconds),
         ),
+        Ended::Stopped => (
+            Kind::Survived,
+            format!("no crash; stopped by twixt after {:.1} s", ran.seconds),
+        ),
         Ended::Exited(0) => (
             Kind::Survived,
             format!("exited 0 after {:.1} s", ran.seconds),

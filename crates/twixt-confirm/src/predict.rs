@@ -97,6 +97,32 @@ pub fn predict_in(
     Ok((go_version, windows))
 }
 
+/// Every finding of any unwinder and severity in the functions `wanted` accepts, by PC:
+/// `go unexpected-return-pc (preemptible)`. A boundary with none is one twixt calls safe.
+pub fn findings_by_pc(
+    path: &Path,
+    wanted: &(dyn Fn(&str) -> bool + Sync),
+) -> Result<std::collections::BTreeMap<u64, Vec<String>>, String> {
+    let image = Image::open(path).map_err(|e| e.to_string())?;
+    let prog = GoProgram::new(&image).map_err(|e| e.to_string())?;
+    let options = ScanOptions {
+        filter: Some(wanted),
+        jobs: std::thread::available_parallelism().map_or(1, usize::from),
+        ..ScanOptions::default()
+    };
+    let report = twixt_check::scan(&prog, &options).map_err(|e| e.to_string())?;
+    let mut by_pc: std::collections::BTreeMap<u64, Vec<String>> = Default::default();
+    for f in &report.findings {
+        by_pc.entry(f.pc).or_default().push(format!(
+            "{} {} ({})",
+            f.unwinder,
+            f.verdict,
+            f.severity.name()
+        ));
+    }
+    Ok(by_pc)
+}
+
 /// The offset of `pc` from the entry of the function that holds it, in the binary at `path`.
 pub fn offset_in(path: &Path, pc: u64) -> Option<u64> {
     let image = Image::open(path).ok()?;

@@ -134,6 +134,9 @@ pub enum Ended {
     Signal(i32),
     /// The timeout: twixt killed it.
     Timeout,
+    /// Still running when the observer of [`run_attached`] was done with it: twixt killed
+    /// it.
+    Stopped,
 }
 
 /// What a run produced.
@@ -305,11 +308,53 @@ impl Drop for WorkDir {
     }
 }
 
-/// Runs `launch` contained (see the module documentation) and returns what it produced.
-/// Errors are twixt's own (the work directory, a tool that cannot start), never the
-/// program's: a program that fails is a [`Ran`] with its status.
-pub fn run(launch: &Launch) -> Result<Ran, String> {
-    let s = support();
+/// In [`Launch::runner`], stands for the run's work directory (the same path inside the
+/// sandbox and outside, since it is bound over itself): e.g. qemu's `-g {work}/gdb.sock`, a
+/// Unix socket twixt can reach although the program has no network.
+pub const WORK_DIR: &str = "{work}";
+
+/// What the observer of [`run_attached`] wants once it returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum After {
+    /// Let the program run to its end (or the timeout).
+    Wait,
+    /// Kill it now ([`Ended::Stopped`] if it was still running).
+    Stop,
+}
+
+/// A program running contained, as its observer sees it.
+pub struct Attached<'a> {
+    work: &'a std::path::Path,
+    deadline: Instant,
+    started: Instant,
+    child: &'a mut Child,
+}
+
+impl Attached<'_> {
+    /// The run's work directory (the program's current directory).
+    pub fn work_dir(&self) -> &std::path::Path {
+        self.work
+    }
+
+    /// When the timeout kills the run.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// When the program was started.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// Whether the sandbox (and so the program) is still running.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+/// A fresh work directory with an executable copy of the program (owned by the run's uid
+/// when twixt is root), and that uid.
+fn prepare(launch: &Launch, root: bool) -> Result<(WorkDir, u32), String> {
     let work = WorkDir::new()?;
     let prog = work.0.join(&launch.name);
     std::fs::copy(&launch.program, &prog).map_err(|e| {
@@ -325,14 +370,18 @@ pub fn run(launch: &Launch) -> Result<Ran, String> {
     std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755))
         .map_err(|e| format!("{}: cannot make it executable: {e}", prog.display()))?;
     let uid = run_uid();
-    if s.root {
+    if root {
         for p in [&work.0, &prog] {
             std::os::unix::fs::chown(p, Some(uid), Some(uid))
                 .map_err(|e| format!("{}: cannot chown to {uid}: {e}", p.display()))?;
         }
     }
+    Ok((work, uid))
+}
 
-    // prlimit ... -- env -i K=V ... RUNNER ./name ARGS
+/// `prlimit ... -- env -i K=V ... RUNNER ./name ARGS`, with [`WORK_DIR`] in the runner's
+/// arguments replaced by `work`.
+fn inner_command(launch: &Launch, work: &std::path::Path) -> Vec<OsString> {
     let l = &launch.limits;
     let mut inner: Vec<OsString> = vec![
         "prlimit".into(),
@@ -352,10 +401,69 @@ pub fn run(launch: &Launch) -> Result<Ran, String> {
             .iter()
             .map(|(k, v)| OsString::from(format!("{k}={v}"))),
     );
-    inner.extend(launch.runner.iter().cloned());
+    let work_text = work.to_string_lossy().into_owned();
+    inner.extend(launch.runner.iter().map(|r| match r.to_str() {
+        Some(t) if t.contains(WORK_DIR) => OsString::from(t.replace(WORK_DIR, &work_text)),
+        _ => r.clone(),
+    }));
     inner.push(format!("./{}", launch.name).into());
     inner.extend(launch.args.iter().map(OsString::from));
+    inner
+}
 
+/// Waits for the sandbox to end, killing it at `deadline` or at once when the observer
+/// said [`After::Stop`]: its status (none if killed), how many processes were killed, and
+/// whether the observer stopped it.
+fn wait(
+    child: &mut Child,
+    after: After,
+    deadline: Instant,
+) -> Result<(Option<std::process::ExitStatus>, usize, bool), String> {
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Ok((Some(status), 0, false)),
+            Ok(None) if after == After::Stop => return Ok((None, kill_all(child), true)),
+            Ok(None) if Instant::now() >= deadline => return Ok((None, kill_all(child), false)),
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) => return Err(format!("waiting for the program: {e}")),
+        }
+    }
+}
+
+/// How the run ended, from the sandbox's status.
+fn ended(status: Option<std::process::ExitStatus>, stopped: bool, namespaced: bool) -> Ended {
+    match status {
+        None if stopped => Ended::Stopped,
+        None => Ended::Timeout,
+        Some(st) => match (st.code(), st.signal()) {
+            // Through the namespace's shell, a signal N comes back as status 128 + N.
+            (Some(c), _) if namespaced && (129..=192).contains(&c) => Ended::Signal(c - 128),
+            (Some(c), _) => Ended::Exited(c),
+            (None, Some(sig)) => Ended::Signal(sig),
+            (None, None) => Ended::Exited(-1),
+        },
+    }
+}
+
+/// Runs `launch` contained (see the module documentation) and returns what it produced.
+/// Errors are twixt's own (the work directory, a tool that cannot start), never the
+/// program's: a program that fails is a [`Ran`] with its status.
+pub fn run(launch: &Launch) -> Result<Ran, String> {
+    run_attached(launch, |_| (After::Wait, ())).map(|(ran, ())| ran)
+}
+
+/// [`run`], with `observe` called on this thread once the program has started (its output
+/// is drained meanwhile): it may talk to the program through files in the work directory
+/// (a debugger's socket) until it is done or [`Attached::deadline`] passes, and says
+/// whether to let the program finish or to kill it. The timeout still applies.
+pub fn run_attached<T>(
+    launch: &Launch,
+    observe: impl FnOnce(&mut Attached<'_>) -> (After, T),
+) -> Result<(Ran, T), String> {
+    let s = support();
+    let (work, uid) = prepare(launch, s.root)?;
+
+    let inner = inner_command(launch, &work.0);
     let drop_to = if s.root {
         uid.to_string()
     } else {
@@ -401,34 +509,20 @@ pub fn run(launch: &Launch) -> Result<Ran, String> {
     let mut child = cmd
         .spawn()
         .map_err(|e| format!("cannot start {:?}: {e}", cmd.get_program()))?;
-    let cap = l.output_bytes;
+    let cap = launch.limits.output_bytes;
     let out = drain(child.stdout.take(), cap);
     let err = drain(child.stderr.take(), cap);
 
     let deadline = started + launch.timeout;
-    let (status, killed) = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break (Some(status), 0),
-            Ok(None) if Instant::now() >= deadline => {
-                let killed = kill_all(&mut child);
-                break (None, killed);
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-            Err(e) => return Err(format!("waiting for the program: {e}")),
-        }
-    };
+    let (after, observed) = observe(&mut Attached {
+        work: &work.0,
+        deadline,
+        started,
+        child: &mut child,
+    });
+    let (status, killed, stopped) = wait(&mut child, after, deadline)?;
     let seconds = started.elapsed().as_secs_f64();
-    let namespaced = s.namespaces.is_ok();
-    let ended = match status {
-        None => Ended::Timeout,
-        Some(st) => match (st.code(), st.signal()) {
-            // Through the namespace's shell, a signal N comes back as status 128 + N.
-            (Some(c), _) if namespaced && (129..=192).contains(&c) => Ended::Signal(c - 128),
-            (Some(c), _) => Ended::Exited(c),
-            (None, Some(sig)) => Ended::Signal(sig),
-            (None, None) => Ended::Exited(-1),
-        },
-    };
+    let ended = ended(status, stopped, s.namespaces.is_ok());
     // Whatever is left of the group (a program that exited but left children in its group
     // without a PID namespace) goes too.
     kill_group(child.id());
@@ -448,16 +542,19 @@ pub fn run(launch: &Launch) -> Result<Ran, String> {
             files.insert(name.clone(), bytes);
         }
     }
-    Ok(Ran {
-        ended,
-        seconds,
-        stdout,
-        stderr,
-        truncated: t1 || t2,
-        killed,
-        notes,
-        files,
-    })
+    Ok((
+        Ran {
+            ended,
+            seconds,
+            stdout,
+            stderr,
+            truncated: t1 || t2,
+            killed,
+            notes,
+            files,
+        },
+        observed,
+    ))
 }
 
 /// Reads a pipe to its end on a thread, keeping at most `cap` bytes.

@@ -2,12 +2,14 @@
 //! `docs/confirmed.json`, and every cell agrees with a fresh `twixt scan` of the corpus
 //! binary: crashed where scan predicts a preemptible Go-unwinder window in the function,
 //! survived where it predicts none, each crash at a predicted window, and the predicted
-//! windows the document lists are the ones scan finds today. Outcomes, not timings.
+//! windows the document lists are the ones scan finds today. Every stress cell with a
+//! predicted window was confirmed by `twixt confirm --at all` too (its control survived),
+//! and the s2-style `bigtable`, which stress does not crash, was. Outcomes, not timings.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use twixt_confirm::matrix::{COLUMNS, Cell, render, window_label};
+use twixt_confirm::matrix::{COLUMNS, Cell, STRESS, render, window_label};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -33,7 +35,11 @@ fn the_document_is_rendered_from_the_data() {
 fn every_cell_agrees_with_a_fresh_scan() {
     let cells = cells();
     // The rows the issue asks for, each with every column.
-    let versions: BTreeSet<&str> = cells.iter().map(|c| c.go_version.as_str()).collect();
+    let versions: BTreeSet<&str> = cells
+        .iter()
+        .filter(|c| c.program == STRESS)
+        .map(|c| c.go_version.as_str())
+        .collect();
     for v in [
         "go1.19.8",
         "go1.23.4",
@@ -51,13 +57,20 @@ fn every_cell_agrees_with_a_fresh_scan() {
         }
     }
     let mut crashed = 0;
-    for v in versions {
-        let bin = repo().join("corpus").join(v).join("stress");
+    let binaries: BTreeSet<(&str, &str)> = cells
+        .iter()
+        .map(|c| (c.program.as_str(), c.go_version.as_str()))
+        .collect();
+    for (program, v) in binaries {
+        let bin = repo().join("corpus").join(v).join(program);
         let main_only = |name: &str| name.starts_with("main.");
         let (go_version, windows) =
             twixt_confirm::predict::predict_in(&bin, Some(&main_only)).expect("scan");
         assert_eq!(go_version, v);
-        for c in cells.iter().filter(|c| c.go_version == v) {
+        for c in cells
+            .iter()
+            .filter(|c| c.go_version == v && c.program == program)
+        {
             let label = |crashes: bool| -> Vec<String> {
                 windows
                     .iter()
@@ -101,6 +114,17 @@ fn every_cell_agrees_with_a_fresh_scan() {
                     assert!(!t.wrong.is_empty());
                 }
             }
+            if !c.predicted_go.is_empty() {
+                let t = c.targeted.as_ref().unwrap_or_else(|| {
+                    panic!("{v} {}: no targeted confirmation (--at all)", c.function)
+                });
+                assert!(
+                    t.agrees(&c.predicted_go),
+                    "{v} {}: targeted {t:?}",
+                    c.function
+                );
+                assert!(!t.controls.is_empty(), "{v} {}: no control", c.function);
+            }
             if c.outcome == "crashed" {
                 crashed += 1;
                 assert!(
@@ -118,4 +142,11 @@ fn every_cell_agrees_with_a_fresh_scan() {
     }
     // golang/go#73259 (non-leaf, go1.19.8 to go1.24.3) and the leaf split in every row.
     assert!(crashed >= 9, "{crashed} crash cells");
+    // The s2-style encoder: stress survives its window, targeted confirmation crashes it.
+    let big = cells
+        .iter()
+        .find(|c| c.program == "bigtable")
+        .expect("a bigtable cell");
+    assert_eq!(big.outcome, "survived");
+    assert!(!big.stress_agrees() && big.agrees(), "{big:?}");
 }

@@ -114,6 +114,9 @@ pub struct Section {
     pub file_range: Option<(u64, u64)>,
     /// Whether the section holds executable code.
     pub is_code: bool,
+    /// Whether its file bytes are compressed (`SHF_COMPRESSED`: an `Elf64_Chdr`, then the
+    /// compressed stream), as the Go linker writes DWARF since Go 1.11.
+    pub compressed: bool,
 }
 
 /// A symbol from `.symtab` (absent in binaries linked with `-ldflags=-s`).
@@ -248,6 +251,12 @@ impl Image {
                 size: s.size(),
                 file_range,
                 is_code: s.kind() == SectionKind::Text,
+                compressed: match s.flags() {
+                    object::SectionFlags::Elf { sh_flags } => {
+                        sh_flags & u64::from(elf::SHF_COMPRESSED) != 0
+                    }
+                    _ => false,
+                },
             });
         }
 

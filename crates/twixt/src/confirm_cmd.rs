@@ -17,7 +17,9 @@ the program's system calls to the host kernel: it is not a sandbox. twixt contai
 fresh work directory as the only writable place, no network (new network and mount \
 namespaces where the machine allows), a new PID namespace, an unprivileged user when run as \
 root, limits on CPU time, address space, file size and processes, and the whole process \
-group killed at the timeout. Run only programs you are prepared to run.";
+group killed at the timeout. Run only programs you are prepared to run.\n\n\
+With --at, twixt instead stops the program at one boundary through qemu-user's GDB stub and \
+preempts the real runtime exactly there (see below), under the same containment.";
 
 /// Arguments of `twixt confirm`.
 #[derive(clap::Args, Debug)]
@@ -26,7 +28,18 @@ group killed at the timeout. Run only programs you are prepared to run.";
     twixt confirm corpus/go1.27.3/stress --timeout 30 --runs 3 -- -func nonleaf70000   # survives\n  \
     twixt confirm twixt-repro/go1.27.3-seed1-1                      # a reproducer: built with its BUILD\n  \
     twixt confirm corpus/go1.27.3/stress --format json -- -func leaf70000\n  \
-    twixt confirm corpus/go1.27.3/stress --trace --timeout 20 -- -func leaf70000   # fp windows\n\n\
+    twixt confirm corpus/go1.27.3/stress --trace --timeout 20 -- -func leaf70000   # fp windows\n  \
+    twixt confirm corpus/go1.23.4/stress --at main.nonleaf70000+0xe8 -- -func nonleaf70000\n  \
+    twixt confirm corpus/go1.24.3/bigtable --at all       # every predicted window, one run each\n\n\
+    --at stops the goroutine that reaches one boundary (FUNCTION+OFFSET, a PC, or all: every\n\
+    preemptible go-unwinder window scan predicts, each with a safe control boundary before it)\n\
+    through qemu-user's GDB stub (a Unix socket in the run's work directory), makes the runtime\n\
+    want to preempt it (g.preempt, g.preemptStop, g.stackguard0 = stackPreempt; runtime.g's\n\
+    offsets from the binary's DWARF, else per-release tables), sends it SIGURG, and waits for\n\
+    the GC's scan of the parked goroutine: a window crashes the runtime in milliseconds, a safe\n\
+    boundary survives every treatment. It runs with GOMAXPROCS=1 (QEMU 7.2's stub serves one\n\
+    stopped thread at a time) and, for a program that is not a twixt stress driver, GOGC=1.\n\
+    --timeout is then each target's budget.\n\n\
     PATH is an arm64 Go binary or a reproducer directory written by `twixt fuzz --go` (its main.go\n\
     is a stress driver: -func NAME, -seconds S, -gc=false, -trace FILE). The run gets\n\
     GOTRACEBACK=system and no other environment.\n\n\
@@ -59,6 +72,19 @@ pub struct ConfirmArgs {
     /// (else the last run) to this file.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Targeted confirmation: preempt the real runtime at exactly this boundary
+    /// (FUNCTION+OFFSET, a PC, or `all`), through qemu's GDB stub. Repeatable.
+    #[arg(long, value_name = "FUNCTION+OFFSET|PC|all", conflicts_with_all = ["trace", "runs"])]
+    pub at: Vec<String>,
+    /// With --at: how many times to preempt the goroutine at a boundary, each followed by
+    /// the GC scan that resumes it, before it counts as survived.
+    #[arg(long, value_name = "N", default_value_t = 3, requires = "at",
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub treatments: u32,
+    /// With --at: runs per target when the stub fails (a run that says nothing is repeated).
+    #[arg(long, value_name = "N", default_value_t = 3, requires = "at",
+          value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub attempts: u32,
     /// Arguments for the program (after `--`).
     #[arg(last = true, value_name = "ARGS")]
     pub args: Vec<String>,
@@ -94,6 +120,9 @@ pub fn exit_for(outcome: Kind) -> ExitCode {
 
 /// Runs `twixt confirm`.
 pub fn run(args: ConfirmArgs) -> Result<ExitCode, String> {
+    if !args.at.is_empty() {
+        return run_at(args);
+    }
     let request = Request {
         path: args.path,
         args: args.args,
@@ -112,4 +141,32 @@ pub fn run(args: ConfirmArgs) -> Result<ExitCode, String> {
         ConfirmFormat::Json => print!("{}", twixt_confirm::report::json(&report)),
     }
     Ok(exit_for(report.outcome))
+}
+
+/// Runs `twixt confirm --at`.
+fn run_at(args: ConfirmArgs) -> Result<ExitCode, String> {
+    let at = args
+        .at
+        .iter()
+        .map(|a| twixt_confirm::targeted::Spec::parse(a))
+        .collect::<Result<Vec<_>, _>>()?;
+    let request = twixt_confirm::targeted::Request {
+        path: args.path,
+        args: args.args,
+        at,
+        timeout: timeout(args.timeout)?,
+        treatments: args.treatments,
+        attempts: args.attempts,
+        qemu: args.qemu,
+    };
+    let report = twixt_confirm::targeted::confirm_at(&request)?;
+    if let Some(path) = &args.output {
+        let all: String = report.targets.iter().map(|t| t.output.as_str()).collect();
+        std::fs::write(path, all).map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
+    }
+    match args.format {
+        ConfirmFormat::Text => print!("{}", twixt_confirm::report::at_text(&report)),
+        ConfirmFormat::Json => print!("{}", twixt_confirm::report::at_json(&report)),
+    }
+    Ok(exit_for(report.outcome()))
 }
