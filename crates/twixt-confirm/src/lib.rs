@@ -254,26 +254,7 @@ pub fn confirm(request: &Request) -> Result<Report, String> {
         .filter(|w| w.crashes() && in_scope(w))
         .count();
 
-    let mut args = request.args.clone();
-    if request.trace {
-        if !stress_driver {
-            return Err(format!(
-                "{}: --trace needs a twixt stress driver (a `twixt fuzz --go` reproducer or \
-                 corpus/*/stress): it passes the driver's -trace flag",
-                request.path.display()
-            ));
-        }
-        // Stop the driver cleanly before the budget, so that the trace is complete.
-        let secs = request.timeout.as_secs_f64();
-        let seconds = (secs - (secs / 4.0).min(5.0)).max(0.5);
-        args.extend([
-            "-trace".to_string(),
-            trace::FILE.to_string(),
-            "-gc=false".to_string(),
-            "-seconds".to_string(),
-            format!("{seconds:.1}"),
-        ]);
-    }
+    let args = program_args(request, stress_driver)?;
     let limits = Limits::for_timeout(request.timeout);
     let name = binary
         .file_name()
@@ -295,74 +276,25 @@ pub fn confirm(request: &Request) -> Result<Report, String> {
             vec![]
         },
     };
-    let mut traces: Vec<Vec<u8>> = Vec::new();
-    // Each run with its whole output (stdout, then stderr).
-    let mut runs: Vec<(RunReport, String, Vec<String>)> = Vec::new();
-    for i in 0..request.runs.max(1) {
-        let mut ran = sandbox::run(&launch)?;
-        if let Some(t) = ran.files.remove(trace::FILE) {
-            traces.push(t);
-        }
-        let classified = outcome::classify(&ran);
-        let classified_crash = classified.outcome == Kind::Crashed;
-        let stats = twixt_gofuzz::stress::Stats::last(&ran.stdout);
-        tracing::info!(
-            run = i + 1,
-            outcome = classified.outcome.name(),
-            seconds = ran.seconds,
-            "run finished"
-        );
-        runs.push((
-            RunReport {
-                classified,
-                seconds: ran.seconds,
-                calls_per_second: stats.map(|s| s.calls_per_second),
-                gc_cycles: stats.map(|s| s.gc_cycles),
-                killed_at_timeout: ran.killed,
-            },
-            format!("{}{}", ran.stdout, ran.stderr),
-            outcome::first_lines(&ran, classified_crash, 12),
-        ));
-    }
-    let outcome = if runs
+    let (runs, traces) = run_all(&launch, request.runs)?;
+    let outcome = overall_outcome(&runs);
+    // The run shown: the first crash, else the last run.
+    let shown = runs
         .iter()
-        .any(|(r, _, _)| r.classified.outcome == Kind::Crashed)
-    {
-        Kind::Crashed
-    } else if runs
-        .iter()
-        .any(|(r, _, _)| r.classified.outcome == Kind::Failed)
-    {
-        Kind::Failed
-    } else {
-        Kind::Survived
-    };
-    let crash_index = runs
-        .iter()
-        .position(|(r, _, _)| r.classified.outcome == Kind::Crashed);
-    let shown = crash_index.unwrap_or(runs.len() - 1);
-    let output = runs[shown].1.clone();
-    let first_lines = runs[shown].2.clone();
-    let fatal_error = runs[shown].0.classified.fatal_error.clone();
-    let site = runs[shown].0.classified.site.clone();
+        .position(|r| r.report.classified.outcome == Kind::Crashed)
+        .unwrap_or(runs.len() - 1);
+    let output = runs[shown].output.clone();
+    let first_lines = runs[shown].first_lines.clone();
+    let fatal_error = runs[shown].report.classified.fatal_error.clone();
+    let site = runs[shown].report.classified.site.clone();
     let matched = site.as_ref().map(|s| predict::relate(s, &predicted));
-    let agreement = match outcome {
-        Kind::Crashed => {
-            let hit = matched
-                .as_ref()
-                .is_some_and(|m| m.window.is_some() || !m.candidates.is_empty());
-            if hit {
-                Agreement::Confirmed
-            } else {
-                Agreement::UnpredictedCrash
-            }
-        }
-        // With --trace the GC loop is off: nothing scans stacks, no crash is expected.
-        Kind::Survived if expected_crash_windows > 0 && !request.trace => Agreement::NotObserved,
-        Kind::Survived => Agreement::Agrees,
-        Kind::Failed => Agreement::Failed,
-    };
-    let runs: Vec<RunReport> = runs.into_iter().map(|(r, _, _)| r).collect();
+    let agreement = agreement(
+        outcome,
+        matched.as_ref(),
+        expected_crash_windows,
+        request.trace,
+    );
+    let runs: Vec<RunReport> = runs.into_iter().map(|r| r.report).collect();
     let trace = if request.trace {
         Some(examine_traces(
             &binary,
@@ -396,6 +328,107 @@ pub fn confirm(request: &Request) -> Result<Report, String> {
         runs,
         output,
     })
+}
+
+/// The program's arguments: the request's, and with `--trace` the stress driver's flags that
+/// write a trace and stop cleanly before the budget, so that the trace is complete.
+fn program_args(request: &Request, stress_driver: bool) -> Result<Vec<String>, String> {
+    let mut args = request.args.clone();
+    if !request.trace {
+        return Ok(args);
+    }
+    if !stress_driver {
+        return Err(format!(
+            "{}: --trace needs a twixt stress driver (a `twixt fuzz --go` reproducer or \
+             corpus/*/stress): it passes the driver's -trace flag",
+            request.path.display()
+        ));
+    }
+    let secs = request.timeout.as_secs_f64();
+    let seconds = (secs - (secs / 4.0).min(5.0)).max(0.5);
+    args.extend([
+        "-trace".to_string(),
+        trace::FILE.to_string(),
+        "-gc=false".to_string(),
+        "-seconds".to_string(),
+        format!("{seconds:.1}"),
+    ]);
+    Ok(args)
+}
+
+/// One run: its report, its whole output (stdout, then stderr) and the lines to show.
+struct Run {
+    report: RunReport,
+    output: String,
+    first_lines: Vec<String>,
+}
+
+/// Runs the program `runs` times (at least once); returns each run and the traces collected.
+fn run_all(launch: &sandbox::Launch, runs: u32) -> Result<(Vec<Run>, Vec<Vec<u8>>), String> {
+    let mut traces = Vec::new();
+    let mut done = Vec::new();
+    for i in 0..runs.max(1) {
+        let mut ran = sandbox::run(launch)?;
+        if let Some(t) = ran.files.remove(trace::FILE) {
+            traces.push(t);
+        }
+        let classified = outcome::classify(&ran);
+        let crashed = classified.outcome == Kind::Crashed;
+        let stats = twixt_gofuzz::stress::Stats::last(&ran.stdout);
+        tracing::info!(
+            run = i + 1,
+            outcome = classified.outcome.name(),
+            seconds = ran.seconds,
+            "run finished"
+        );
+        done.push(Run {
+            first_lines: outcome::first_lines(&ran, crashed, 12),
+            output: format!("{}{}", ran.stdout, ran.stderr),
+            report: RunReport {
+                classified,
+                seconds: ran.seconds,
+                calls_per_second: stats.map(|s| s.calls_per_second),
+                gc_cycles: stats.map(|s| s.gc_cycles),
+                killed_at_timeout: ran.killed,
+            },
+        });
+    }
+    Ok((done, traces))
+}
+
+/// Crashed if any run crashed, else failed if any failed, else survived.
+fn overall_outcome(runs: &[Run]) -> Kind {
+    let any = |kind: Kind| runs.iter().any(|r| r.report.classified.outcome == kind);
+    if any(Kind::Crashed) {
+        Kind::Crashed
+    } else if any(Kind::Failed) {
+        Kind::Failed
+    } else {
+        Kind::Survived
+    }
+}
+
+/// How the outcome relates to scan's predictions.
+fn agreement(
+    outcome: Kind,
+    matched: Option<&predict::Match>,
+    expected_crash_windows: usize,
+    traced: bool,
+) -> Agreement {
+    match outcome {
+        Kind::Crashed => {
+            let hit = matched.is_some_and(|m| m.window.is_some() || !m.candidates.is_empty());
+            if hit {
+                Agreement::Confirmed
+            } else {
+                Agreement::UnpredictedCrash
+            }
+        }
+        // With --trace the GC loop is off: nothing scans stacks, no crash is expected.
+        Kind::Survived if expected_crash_windows > 0 && !traced => Agreement::NotObserved,
+        Kind::Survived => Agreement::Agrees,
+        Kind::Failed => Agreement::Failed,
+    }
 }
 
 /// Examines every run's trace and merges what they show.

@@ -40,6 +40,31 @@ fn bytes(b: u64) -> String {
 /// The text report.
 pub fn text(report: &Report) -> String {
     let mut out = String::new();
+    runs_text(&mut out, report);
+    outcome_text(&mut out, report);
+    if let Some(t) = &report.trace {
+        trace_text(&mut out, t);
+    }
+    predicted_text(&mut out, report);
+    if !report.first_lines.is_empty() {
+        let _ = writeln!(out, "\nruntime output (first lines):");
+        for l in &report.first_lines {
+            let _ = writeln!(out, "  {l}");
+        }
+    }
+    containment_text(&mut out, &report.containment);
+    let killed: usize = report.runs.iter().map(|r| r.killed_at_timeout).sum();
+    if killed > 0 {
+        let _ = writeln!(
+            out,
+            "  killed at the timeout: {killed} process(es) in all runs"
+        );
+    }
+    out
+}
+
+/// The heading: binary, toolchain, QEMU, arguments, each run's end, the driver's rate.
+fn runs_text(out: &mut String, report: &Report) {
     let _ = writeln!(
         out,
         "twixt confirm {} ({}) under {} {}",
@@ -80,6 +105,10 @@ pub fn text(report: &Report) -> String {
     }
     let _ = writeln!(out);
 
+}
+
+/// The outcome, where the runtime stopped the goroutine, and what that says of scan.
+fn outcome_text(out: &mut String, report: &Report) {
     let shown = report
         .runs
         .iter()
@@ -125,7 +154,10 @@ pub fn text(report: &Report) -> String {
     let _ = writeln!(out, "  {said}");
     let _ = writeln!(out);
 
-    if let Some(t) = &report.trace {
+}
+
+/// What the execution tracer's stacks showed (`--trace`).
+fn trace_text(out: &mut String, t: &crate::trace::TraceReport) {
         let _ = writeln!(
             out,
             "tracer: {} ({} stack(s) recorded at a preemption in the stressed function{})",
@@ -165,7 +197,10 @@ pub fn text(report: &Report) -> String {
             );
         }
         let _ = writeln!(out);
-    }
+}
+
+/// The windows scan predicts: the crashes expected and the frame-pointer ones.
+fn predicted_text(out: &mut String, report: &Report) {
     let crash: Vec<_> = report.predicted.iter().filter(|w| w.crashes()).collect();
     let fp: Vec<_> = report
         .predicted
@@ -195,21 +230,6 @@ pub fn text(report: &Report) -> String {
             w.instruction
         );
     }
-    if !report.first_lines.is_empty() {
-        let _ = writeln!(out, "\nruntime output (first lines):");
-        for l in &report.first_lines {
-            let _ = writeln!(out, "  {l}");
-        }
-    }
-    containment_text(&mut out, &report.containment);
-    let killed: usize = report.runs.iter().map(|r| r.killed_at_timeout).sum();
-    if killed > 0 {
-        let _ = writeln!(
-            out,
-            "  killed at the timeout: {killed} process(es) in all runs"
-        );
-    }
-    out
 }
 
 /// The containment block.
