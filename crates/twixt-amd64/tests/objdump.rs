@@ -310,7 +310,7 @@ fn check(lines: &[&ObjLine], code: &dyn Fn(u64) -> Vec<u8>, t: &mut Tally) {
         }
         expect_at = Some((insn.next_addr(), &l.func));
         let theirs_bad = l.mnemonic == "(bad)";
-        if theirs_bad != !insn.is_decoded() {
+        if theirs_bad == insn.is_decoded() {
             bad("decodable on one side only".into());
             continue;
         }
