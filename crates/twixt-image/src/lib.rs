@@ -1,11 +1,14 @@
-//! ELF images of Go arm64 binaries: segments with permissions, sections, symbols, the
-//! `.gopclntab` bytes and the Go version from the build info.
+//! ELF images of Go binaries: the instruction set ([`Arch`], read once from `e_machine`),
+//! segments with permissions, sections, symbols, the `.gopclntab` bytes and the Go version
+//! from the build info. arm64 and amd64 images are read; every other machine is an
+//! [`ImageError::Unsupported`] naming it and the supported ones.
 //!
 //! This is the only crate that uses `object`. Everything above it sees plain tables of
 //! addresses and bytes, so the analysis never depends on how the file was parsed.
 //! Architecture invariant: reading never panics; every malformed input is an
 //! [`ImageError`] that names the file, what is wrong and where.
 
+mod arch;
 mod buildinfo;
 
 use std::fmt;
@@ -15,6 +18,7 @@ use object::elf;
 use object::read::elf::{ElfFile64, FileHeader, ProgramHeader};
 use object::{Endianness, Object, ObjectSection, ObjectSymbol, SectionKind, SymbolKind};
 
+pub use arch::Arch;
 pub use buildinfo::parse_build_info;
 
 /// What went wrong reading an image. The `Display` text is one line a person can act on.
@@ -35,7 +39,10 @@ pub enum ImageError {
         path: String,
     },
     /// The file does not start with the ELF magic.
-    #[error("{path}: not an ELF file (first bytes {magic}); twixt reads Linux arm64 ELF binaries")]
+    #[error(
+        "{path}: not an ELF file (first bytes {magic}); twixt reads Linux ELF binaries ({})",
+        Arch::SUPPORTED_TEXT
+    )]
     NotElf {
         /// The file's path as given.
         path: String,
@@ -43,11 +50,14 @@ pub enum ImageError {
         magic: String,
     },
     /// An ELF file of a class, byte order or machine twixt does not analyse.
-    #[error("{path}: {what}; twixt reads 64-bit little-endian arm64 (EM_AARCH64) ELF binaries")]
+    #[error(
+        "{path}: {what}; twixt reads 64-bit little-endian ELF binaries of {}",
+        Arch::SUPPORTED_TEXT
+    )]
     Unsupported {
         /// The file's path as given.
         path: String,
-        /// What the file is instead, e.g. "x86-64 ELF (e_machine 62)".
+        /// What the file is instead, e.g. "riscv64 ELF (e_machine 243)".
         what: String,
     },
     /// The ELF structure is damaged or truncated.
@@ -136,6 +146,7 @@ pub struct Symbol {
 pub struct Image {
     path: String,
     data: Vec<u8>,
+    arch: Arch,
     entry: u64,
     segments: Vec<Segment>,
     sections: Vec<Section>,
@@ -147,6 +158,7 @@ impl fmt::Debug for Image {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Image")
             .field("path", &self.path)
+            .field("arch", &self.arch)
             .field("bytes", &self.data.len())
             .field("segments", &self.segments.len())
             .field("sections", &self.sections.len())
@@ -180,10 +192,11 @@ impl Image {
         let endian = file.endian();
         let header = file.elf_header();
         let machine = header.e_machine(endian);
-        if machine != elf::EM_AARCH64 {
+        let arch = Arch::from_machine(machine);
+        if !arch.is_supported() {
             return Err(ImageError::Unsupported {
                 path,
-                what: format!("{} ELF (e_machine {machine})", machine_name(machine)),
+                what: format!("{arch} ELF (e_machine {machine})"),
             });
         }
         let entry = header.e_entry(endian);
@@ -281,6 +294,7 @@ impl Image {
         let mut image = Image {
             path,
             data,
+            arch,
             entry,
             segments,
             sections,
@@ -301,6 +315,11 @@ impl Image {
     /// The file name without directories, for reports that must not carry absolute paths.
     pub fn file_name(&self) -> &str {
         self.path.rsplit('/').next().unwrap_or(&self.path)
+    }
+
+    /// The instruction set, from the ELF header's `e_machine` (one of [`Arch::SUPPORTED`]).
+    pub fn arch(&self) -> Arch {
+        self.arch
     }
 
     /// The whole file.
@@ -464,20 +483,6 @@ fn printable_name(name: &str) -> String {
         shown.push_str("...");
     }
     shown
-}
-
-fn machine_name(machine: u16) -> &'static str {
-    match machine {
-        elf::EM_X86_64 => "x86-64",
-        elf::EM_386 => "i386",
-        elf::EM_ARM => "32-bit ARM",
-        elf::EM_RISCV => "RISC-V",
-        elf::EM_PPC64 => "ppc64",
-        elf::EM_S390 => "s390x",
-        elf::EM_MIPS => "MIPS",
-        elf::EM_LOONGARCH => "LoongArch",
-        _ => "non-arm64",
-    }
 }
 
 /// Index of the class byte in `e_ident`.

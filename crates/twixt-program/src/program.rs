@@ -6,7 +6,7 @@
 use std::fmt;
 
 use twixt_gopclntab::{Func, PcRun, Pclntab};
-use twixt_image::Image;
+use twixt_image::{Arch, Image};
 use twixt_unwind::preempt::{AsyncPreemptFrame, GoVersion};
 use twixt_unwind::{FuncInfo, Metadata, Special};
 
@@ -25,6 +25,19 @@ pub enum ProgramError {
         path: String,
         /// What the parser found.
         source: twixt_gopclntab::Error,
+    },
+    /// A binary of an architecture the requested work does not support yet.
+    #[error(
+        "{path}: {arch} binary: architecture not yet supported for {command} (supported: arm64; \
+         amd64 has funcs and disasm)"
+    )]
+    ArchNotSupported {
+        /// The binary.
+        path: String,
+        /// Its architecture.
+        arch: Arch,
+        /// What was asked: a command name (`scan`, `explain`, ...) or `analysis`.
+        command: &'static str,
     },
     /// A Go 1.26+ pclntab (text start 0) in a binary without `runtime.text` or `.text`.
     #[error(
@@ -81,6 +94,55 @@ pub fn run_at(runs: &[PcRun], pc: u64) -> Option<&PcRun> {
     runs.get(i).filter(|r| r.start <= pc && pc < r.end)
 }
 
+/// The architectures whose emulation, unwinder models and checks exist: everything but
+/// listing (`funcs`, `disasm`) needs one of these.
+pub const ANALYSED_ARCHES: [Arch; 1] = [Arch::Arm64];
+
+/// Fails with [`ProgramError::ArchNotSupported`] naming `command` unless `image` is of an
+/// architecture twixt analyses ([`ANALYSED_ARCHES`]).
+pub fn require_analysed_arch(image: &Image, command: &'static str) -> Result<(), ProgramError> {
+    if ANALYSED_ARCHES.contains(&image.arch()) {
+        Ok(())
+    } else {
+        Err(ProgramError::ArchNotSupported {
+            path: image.path().to_string(),
+            arch: image.arch(),
+            command,
+        })
+    }
+}
+
+/// How an instruction is encoded, for listings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    /// An arm64 instruction word (printed as one 8-digit hex number, as objdump does).
+    Word(u32),
+    /// An amd64 instruction's bytes in memory order (printed as hex pairs).
+    Bytes(Vec<u8>),
+}
+
+impl fmt::Display for Encoding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Encoding::Word(w) => write!(f, "{w:08x}"),
+            Encoding::Bytes(bytes) => bytes.iter().try_for_each(|b| write!(f, "{b:02x}")),
+        }
+    }
+}
+
+/// One instruction as listings show it, whatever the architecture.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listed {
+    /// Its address.
+    pub addr: u64,
+    /// Its length in bytes (4 on arm64, 1 to 15 on amd64).
+    pub len: u64,
+    /// Its encoding.
+    pub encoding: Encoding,
+    /// Its text with the branch target named (see [`GoProgram::instruction_text`]).
+    pub text: String,
+}
+
 /// A Go binary ready to be checked.
 pub struct GoProgram<'a> {
     image: &'a Image,
@@ -95,6 +157,7 @@ impl fmt::Debug for GoProgram<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GoProgram")
             .field("binary", &self.image.path())
+            .field("arch", &self.image.arch())
             .field("version", &self.version)
             .field("funcs", &self.funcs.len())
             .finish()
@@ -103,7 +166,8 @@ impl fmt::Debug for GoProgram<'_> {
 
 impl<'a> GoProgram<'a> {
     /// Reads the pclntab of `image` and pre-decodes every function; the Go version comes
-    /// from the binary ([`crate::version::determine`]).
+    /// from the binary ([`crate::version::determine`]). For analysis: an image of an
+    /// architecture not in [`ANALYSED_ARCHES`] is [`ProgramError::ArchNotSupported`].
     pub fn new(image: &'a Image) -> Result<Self, ProgramError> {
         Self::with_version(image, None)
     }
@@ -111,6 +175,19 @@ impl<'a> GoProgram<'a> {
     /// [`GoProgram::new`], with the Go version given by the user (`--go-version`) instead
     /// of read from the binary when `forced` is set.
     pub fn with_version(image: &'a Image, forced: Option<GoVersion>) -> Result<Self, ProgramError> {
+        require_analysed_arch(image, "analysis")?;
+        Self::load(image, forced)
+    }
+
+    /// [`GoProgram::new`] for listings (`funcs`, `disasm`): every architecture an
+    /// [`Image`] reads. Only the metadata and [`GoProgram::listed`] may be used on it;
+    /// the arm64-only accessors ([`GoProgram::word`], [`GoProgram::async_preempt_frame`])
+    /// answer `None` for another architecture.
+    pub fn for_listing(image: &'a Image) -> Result<Self, ProgramError> {
+        Self::load(image, None)
+    }
+
+    fn load(image: &'a Image, forced: Option<GoVersion>) -> Result<Self, ProgramError> {
         let (_, bytes) = image.gopclntab()?;
         let mut table = Pclntab::parse(bytes).map_err(|source| ProgramError::Pclntab {
             path: image.path().to_string(),
@@ -169,6 +246,11 @@ impl<'a> GoProgram<'a> {
         self.image
     }
 
+    /// The instruction set (the image's).
+    pub fn arch(&self) -> Arch {
+        self.image.arch()
+    }
+
     /// The pclntab.
     pub fn table(&self) -> &Pclntab<'a> {
         &self.table
@@ -213,8 +295,11 @@ impl<'a> GoProgram<'a> {
         self.image.read(addr, len)
     }
 
-    /// The 32-bit instruction word at `pc`.
+    /// The 32-bit arm64 instruction word at `pc` (`None` for another architecture).
     pub fn word(&self, pc: u64) -> Option<u32> {
+        if self.arch() != Arch::Arm64 {
+            return None;
+        }
         let b = self.read(pc, 4)?;
         Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
@@ -236,10 +321,57 @@ impl<'a> GoProgram<'a> {
     /// target named (see [`GoProgram::instruction_text`]). Every command's evidence
     /// (disasm, scan, explain, run) is made here, so they all read the same.
     pub fn disassemble(&self, pc: u64) -> String {
-        match self.word(pc) {
-            Some(w) => self.instruction_text(&twixt_arm64::decode(pc, w)),
+        match self.listed(pc) {
+            Some(l) => l.text,
             None => "<unreadable>".into(),
         }
+    }
+
+    /// The instruction at `pc` decoded by its architecture's crate (`twixt-arm64`,
+    /// `twixt-amd64`): the one per-architecture dispatch of the listings. `None` when no
+    /// byte at `pc` is in the file.
+    pub fn listed(&self, pc: u64) -> Option<Listed> {
+        match self.arch() {
+            Arch::Arm64 => {
+                let insn = twixt_arm64::decode(pc, self.word(pc)?);
+                Some(Listed {
+                    addr: pc,
+                    len: 4,
+                    encoding: Encoding::Word(insn.word),
+                    text: self.instruction_text(&insn),
+                })
+            }
+            Arch::Amd64 => {
+                let bytes = self.read_upto(pc, twixt_amd64::MAX_INSN_LEN)?;
+                let insn = twixt_amd64::decode(pc, bytes);
+                let text = self.named_target(
+                    pc,
+                    &insn.text,
+                    insn.effects.flow.target(),
+                    insn.is_decoded(),
+                );
+                Some(Listed {
+                    addr: pc,
+                    len: insn.len() as u64,
+                    encoding: Encoding::Bytes(insn.bytes),
+                    text,
+                })
+            }
+            // An Image holds only supported architectures.
+            _ => None,
+        }
+    }
+
+    /// Up to `max` bytes at `addr`, fewer where the segment's file bytes end; `None` when
+    /// not even one byte is there.
+    fn read_upto(&self, addr: u64, max: usize) -> Option<&'a [u8]> {
+        let seg = self.image.segment_at(addr)?;
+        let left = (seg.vaddr + seg.file_size).checked_sub(addr)?;
+        let len = (max as u64).min(left) as usize;
+        if len == 0 {
+            return None;
+        }
+        self.read(addr, len)
     }
 
     /// A decoded instruction's text, objdump style: a direct branch or call keeps its
@@ -249,22 +381,33 @@ impl<'a> GoProgram<'a> {
     /// function (the offset the listings print beside every instruction). A target in no
     /// function keeps the bare address.
     pub fn instruction_text(&self, insn: &twixt_arm64::Insn) -> String {
-        let Some(target) = insn.effects.flow.target() else {
-            return insn.text.clone();
+        self.named_target(
+            insn.addr,
+            &insn.text,
+            insn.effects.flow.target(),
+            insn.is_decoded(),
+        )
+    }
+
+    /// `text` of the instruction at `addr` with its direct branch `target` named, the rule
+    /// of [`GoProgram::instruction_text`] for every architecture.
+    fn named_target(&self, addr: u64, text: &str, target: Option<u64>, decoded: bool) -> String {
+        let Some(target) = target else {
+            return text.to_string();
         };
-        let Some(callee) = self.func_at(target).filter(|_| insn.is_decoded()) else {
-            return insn.text.clone();
+        let Some(callee) = self.func_at(target).filter(|_| decoded) else {
+            return text.to_string();
         };
         let off = target - callee.info.entry;
         let own = self
-            .func_at(insn.addr)
+            .func_at(addr)
             .is_some_and(|f| f.info.entry == callee.info.entry);
         if own {
-            format!("{} <+{off:#x}>", insn.text)
+            format!("{text} <+{off:#x}>")
         } else if off == 0 {
-            format!("{} <{}>", insn.text, callee.info.name)
+            format!("{text} <{}>", callee.info.name)
         } else {
-            format!("{} <{}+{off:#x}>", insn.text, callee.info.name)
+            format!("{text} <{}+{off:#x}>", callee.info.name)
         }
     }
 
@@ -309,8 +452,12 @@ impl<'a> GoProgram<'a> {
     }
 
     /// Where asyncPreempt sits while a preempted goroutine is stopped: the return PC of
-    /// its `BL asyncPreempt2` and the frame size there.
+    /// its `BL asyncPreempt2` and the frame size there (arm64 only so far: `None` for
+    /// another architecture).
     pub fn async_preempt_frame(&self) -> Option<AsyncPreemptFrame> {
+        if self.arch() != Arch::Arm64 {
+            return None;
+        }
         let ap = self.func_named("runtime.asyncPreempt")?;
         let mut pc = ap.info.entry;
         while pc < ap.code_end {

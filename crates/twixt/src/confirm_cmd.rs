@@ -120,6 +120,12 @@ pub fn exit_for(outcome: Kind) -> ExitCode {
 
 /// Runs `twixt confirm`.
 pub fn run(args: ConfirmArgs) -> Result<ExitCode, String> {
+    // A binary given directly is checked before anything runs; a reproducer directory's
+    // BUILD makes an arm64 binary.
+    if args.path.is_file() {
+        let image = crate::load(&args.path)?;
+        crate::require_analysed(&image, "confirm")?;
+    }
     if !args.at.is_empty() {
         return run_at(args);
     }

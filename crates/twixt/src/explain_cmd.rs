@@ -157,6 +157,7 @@ pub fn run(args: ExplainArgs) -> Result<ExitCode, String> {
         },
     };
     let image = crate::load(&binary)?;
+    crate::require_analysed(&image, "explain")?;
     let prog = GoProgram::with_version(&image, args.go_version).map_err(|e| e.to_string())?;
     let selection = if args.all {
         Selection::All

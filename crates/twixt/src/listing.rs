@@ -1,4 +1,6 @@
-//! The `funcs` and `disasm` listings: plain tables, one line per function or instruction.
+//! The `funcs` and `disasm` listings: plain tables, one line per function or instruction,
+//! the same for every architecture a [`GoProgram`] lists (arm64 and amd64): only the
+//! `BYTES` column differs (an arm64 word, an amd64 instruction's bytes).
 
 use std::fmt::Write as _;
 
@@ -67,15 +69,19 @@ pub fn disasm(prog: &GoProgram<'_>, name: &str) -> Result<String, String> {
         f.frame_size(),
         if f.asm { " asm" } else { "" }
     );
+    // An arm64 word is 8 hex digits; amd64 instructions of up to 10 bytes fit in 20.
+    let bytes_width = match prog.arch() {
+        twixt_image::Arch::Arm64 => 8,
+        _ => 20,
+    };
     let _ = writeln!(
         s,
-        "{:<10} {:<8} {:<40} {:>8} {:>6}  FILE:LINE",
+        "{:<10} {:<bytes_width$} {:<40} {:>8} {:>6}  FILE:LINE",
         "PC", "BYTES", "INSTRUCTION", "PCSP", "UNSAFE"
     );
     let mut pc = f.info.entry;
     while pc < f.code_end {
-        let Some(word) = prog.word(pc) else { break };
-        let text = prog.instruction_text(&twixt_arm64::decode(pc, word));
+        let Some(insn) = prog.listed(pc) else { break };
         let pcsp = f
             .pcsp_at(pc)
             .map(|v| format!("{v:#x}"))
@@ -89,15 +95,15 @@ pub fn disasm(prog: &GoProgram<'_>, name: &str) -> Result<String, String> {
             .unwrap_or_else(|| "?".into());
         let _ = writeln!(
             s,
-            "{:<10} {:08x} {:<40} {:>8} {:>6}  {}",
+            "{:<10} {:<bytes_width$} {:<40} {:>8} {:>6}  {}",
             format!("{pc:#x}"),
-            word,
-            text,
+            insn.encoding.to_string(),
+            insn.text,
             pcsp,
             up,
             place
         );
-        pc += 4;
+        pc += insn.len.max(1);
     }
     Ok(s)
 }

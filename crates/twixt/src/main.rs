@@ -145,11 +145,19 @@ pub(crate) fn load(path: &std::path::Path) -> Result<Image, String> {
     let image = Image::open(path).map_err(|e| e.to_string())?;
     tracing::info!(
         binary = %path.display(),
+        arch = %image.arch(),
         buildinfo_version = image.go_version().unwrap_or("none"),
         stripped = image.is_stripped(),
         "loaded image"
     );
     Ok(image)
+}
+
+/// Fails unless `image` is of an architecture `command` supports: every command but
+/// `funcs` and `disasm` needs arm64 so far. One line naming the binary, its architecture,
+/// the command and the supported architectures.
+pub(crate) fn require_analysed(image: &Image, command: &'static str) -> Result<(), String> {
+    twixt_check::program::require_analysed_arch(image, command).map_err(|e| e.to_string())
 }
 
 /// Exit status 1 when windows were found (or are new), 0 otherwise.
@@ -170,13 +178,13 @@ fn run(command: Command) -> Result<ExitCode, String> {
         Command::Funcs { binary, filter } => {
             let filter = compile_filter(filter.as_deref())?;
             let image = load(&binary)?;
-            let prog = GoProgram::new(&image).map_err(|e| e.to_string())?;
+            let prog = GoProgram::for_listing(&image).map_err(|e| e.to_string())?;
             out::emit(&listing::funcs(&prog, filter.as_ref()));
             Ok(ExitCode::SUCCESS)
         }
         Command::Disasm { binary, function } => {
             let image = load(&binary)?;
-            let prog = GoProgram::new(&image).map_err(|e| e.to_string())?;
+            let prog = GoProgram::for_listing(&image).map_err(|e| e.to_string())?;
             let text = listing::disasm(&prog, &function)?;
             out::emit(&text);
             Ok(ExitCode::SUCCESS)

@@ -73,7 +73,8 @@ pub struct RunArgs {
 
 /// Runs `twixt run`.
 pub fn run(args: RunArgs) -> Result<ExitCode, String> {
-    let image = twixt_image::Image::open(&args.binary).map_err(|e| e.to_string())?;
+    let image = crate::load(&args.binary)?;
+    crate::require_analysed(&image, "run")?;
     let prog = GoProgram::with_version(&image, args.go_version).map_err(|e| e.to_string())?;
     let given = match &args.args {
         Some(text) => twixt_run::args::parse(text)?,

@@ -171,6 +171,7 @@ struct Settings {
 
 /// Scans one loaded binary, naming it `name` in the report and the JSONL stream.
 fn scan_image(image: &Image, name: &str, settings: &Settings) -> Result<ScanReport, String> {
+    crate::require_analysed(image, "scan")?;
     let prog = GoProgram::with_version(image, settings.forced).map_err(|e| e.to_string())?;
     let accept = |f: &str| settings.filter.as_ref().is_none_or(|re| re.is_match(f));
     let started = std::time::Instant::now();

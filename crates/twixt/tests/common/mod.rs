@@ -30,11 +30,22 @@ pub struct Entry {
     pub nm: Option<String>,
     /// `go tool addr2line` record, relative to `corpus/`.
     pub addr2line: Option<String>,
+    /// `GOARCH` it was built for (`arm64`, `amd64`).
+    pub goarch: String,
 }
 
-/// Every binary in the manifest; panics if the manifest is missing (the corpus is part of
+/// Every arm64 binary in the manifest (everything twixt analyses: the scan, run, explain
+/// and the records' cross-checks); panics if the manifest is missing (the corpus is part of
 /// the repository, so that is a broken checkout, not a reason to skip).
 pub fn manifest() -> Vec<Entry> {
+    manifest_all()
+        .into_iter()
+        .filter(|e| e.goarch == "arm64")
+        .collect()
+}
+
+/// Every binary in the manifest, of every architecture.
+pub fn manifest_all() -> Vec<Entry> {
     let text =
         std::fs::read_to_string(corpus().join("manifest.json")).expect("corpus/manifest.json");
     let json: serde_json::Value = serde_json::from_str(&text).expect("manifest is JSON");
@@ -48,13 +59,14 @@ pub fn manifest() -> Vec<Entry> {
             stripped: b["stripped"].as_bool().unwrap_or(false),
             nm: b["nm"].as_str().map(str::to_string),
             addr2line: b["addr2line"].as_str().map(str::to_string),
+            goarch: b["goarch"].as_str().expect("goarch").to_string(),
         })
         .collect()
 }
 
 /// The manifest entry for a path.
 pub fn entry(path: &str) -> Entry {
-    manifest()
+    manifest_all()
         .into_iter()
         .find(|e| e.path == path)
         .unwrap_or_else(|| panic!("{path} is not in corpus/manifest.json"))
