@@ -62,10 +62,39 @@ pub fn register_use(word: u32, reg: u8) -> RegUse {
     if rd == reg && (movz_movn || orr_imm_from_zr || adr) {
         return RegUse::Kill;
     }
-    if [0, 5, 10, 16].iter().any(|&at| (word >> at) & 0x1f == reg) {
+    if register_fields(word)
+        .iter()
+        .any(|&at| (word >> at) & 0x1f == reg)
+    {
         RegUse::Mention
     } else {
         RegUse::Untouched
+    }
+}
+
+/// The bit positions of the 5-bit fields of `word` that may name a general register: all
+/// four ([4:0], [9:5], [14:10], [20:16]) but in classes whose other bits are immediates
+/// (data processing with an immediate but EXTR, B/BL, B.cond, CBZ/CBNZ/TBZ/TBNZ, loads and
+/// stores with an unsigned offset), so that an immediate is not taken for a register.
+fn register_fields(word: u32) -> &'static [u32] {
+    const ALL: &[u32] = &[0, 5, 10, 16];
+    const RD_RN: &[u32] = &[0, 5];
+    const RT: &[u32] = &[0];
+    const NONE: &[u32] = &[];
+    if (word >> 26) & 0x7 == 0b100 && (word >> 23) & 0x7 != 0b111 {
+        // Data processing (immediate), EXTR aside (its Rm is at [20:16]).
+        RD_RN
+    } else if (word >> 26) & 0x1f == 0b0_0101 || (word >> 24) & 0xff == 0b0101_0100 {
+        // B, BL, B.cond: no register field.
+        NONE
+    } else if (word >> 25) & 0x3f == 0b01_1010 || (word >> 25) & 0x3f == 0b01_1011 {
+        // CBZ/CBNZ, TBZ/TBNZ: Rt only.
+        RT
+    } else if (word >> 24) & 0x3b == 0b11_1001 {
+        // Load/store (unsigned immediate), integer or FP/SIMD: Rt and Rn.
+        RD_RN
+    } else {
+        ALL
     }
 }
 
@@ -187,6 +216,15 @@ mod register_use_tests {
             (0xf900037b, "str x27, [x27]", RegUse::Mention),
             (0xaa0003fb, "mov x27, x0", RegUse::Mention),
             (0x91000400, "add x0, x0, #1", RegUse::Untouched),
+            (0x914dc3e1, "add x1, sp, #0x370, lsl #12", RegUse::Untouched),
+            (0x9100efe1, "add x1, sp, #0x3b", RegUse::Untouched),
+            (0x9100ef61, "add x1, x27, #0x3b", RegUse::Mention),
+            (0xf9406fe1, "ldr x1, [sp, #0xd8]", RegUse::Untouched),
+            (0xf9406f61, "ldr x1, [x27, #0xd8]", RegUse::Mention),
+            (0x9400001b, "bl .+0x6c", RegUse::Untouched),
+            (0xb400037b, "cbz x27, .+0x6c", RegUse::Mention),
+            (0xb400036c, "cbz x12, .+0x6c", RegUse::Untouched),
+            (0x93db7f61, "extr x1, x27, x27, #31", RegUse::Mention),
             (0xd65f03c0, "ret", RegUse::Untouched),
         ] {
             assert_eq!(register_use(w, 27), want, "{what}");
