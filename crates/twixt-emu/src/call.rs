@@ -52,15 +52,25 @@ pub struct Cpu<'a> {
 trait View {
     fn reg(&self, id: i32) -> u64;
     fn read_u64(&self, addr: u64) -> Option<u64>;
+    fn log_len(&self) -> usize;
 }
 
-impl<P> View for Unicorn<'_, Core<P>> {
+impl<S> View for Unicorn<'_, Core<MachineState<S>>> {
     fn reg(&self, id: i32) -> u64 {
         self.reg_read(id).unwrap_or(0)
     }
 
     fn read_u64(&self, addr: u64) -> Option<u64> {
         read_word(self, &self.get_data().layout, addr)
+    }
+
+    fn log_len(&self) -> usize {
+        self.get_data()
+            .policy
+            .log
+            .borrow()
+            .as_ref()
+            .map_or(0, |log| log.len())
     }
 }
 
@@ -84,6 +94,57 @@ impl Cpu<'_> {
     pub fn read_u64(&self, addr: u64) -> Option<u64> {
         self.view.read_u64(addr)
     }
+    /// Every register of [`Regs`], read one by one (for the rare boundary that keeps them).
+    pub fn regs(&self) -> Regs {
+        let mut r = Regs {
+            x: [0; 31],
+            sp: self.sp(),
+            pc: self.pc,
+            nzcv: self.view.reg(Target::FLAGS),
+            d: [0; 32],
+        };
+        for (n, x) in r.x.iter_mut().enumerate() {
+            *x = self.view.reg(Target::gpr(n as u8));
+        }
+        for (n, d) in r.d.iter_mut().enumerate() {
+            *d = self.view.reg(Target::vector(n as u8));
+        }
+        r
+    }
+    /// How many accesses the access log holds (0 when it is off): the position of this
+    /// boundary in it, since the instruction here has not executed.
+    pub fn log_len(&self) -> usize {
+        self.view.log_len()
+    }
+}
+
+/// One memory access in the access log ([`Machine::start_access_log`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Access {
+    /// The PC of the instruction (0 for the driver's accesses).
+    pub pc: u64,
+    /// The first byte.
+    pub addr: u64,
+    /// Bytes accessed.
+    pub len: usize,
+    /// What kind of access.
+    pub kind: AccessKind,
+    /// A store's value, little-endian, when `len <= 8` (`None` when the hook cannot say).
+    pub value: Option<u64>,
+    /// For a load: whether every byte read was the poison byte (what the poison watch of
+    /// [`Machine::watch_poison_reads`] would record).
+    pub poison: bool,
+}
+
+/// What an [`Access`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccessKind {
+    /// A load by the program (seen by load hooks, and so by the poison watch).
+    Load,
+    /// A read by the driver ([`Machine::read`]): hooks never see it.
+    DriverRead,
+    /// A store, by the program or the driver.
+    Store,
 }
 
 /// How a run ended.
@@ -130,6 +191,9 @@ pub struct MachineState<S> {
     /// Reads of a poison pattern while watching: `(pc, address, size)`.
     poison_reads: Vec<(u64, u64, usize)>,
     poison_byte: u8,
+    /// The access log while it is on: every store, and every load of the goroutine stack.
+    /// A `RefCell` because the driver's reads ([`Machine::read`]) take `&self`.
+    log: RefCell<Option<Vec<Access>>>,
 }
 
 /// The register file [`Machine::regs`] and [`Machine::set_regs`] move in one batch: X0..X30,
@@ -143,6 +207,8 @@ pub struct Machine<'e, S: Stepper> {
     watch: Option<UcHookId>,
     /// Unicorn ids of the [`FILE`] registers.
     file_ids: [i32; FILE],
+    /// The access log's hooks while it is on.
+    log_hooks: Vec<UcHookId>,
 }
 
 impl<'e, S: Stepper + 'e> Machine<'e, S> {
@@ -164,6 +230,7 @@ impl<'e, S: Stepper + 'e> Machine<'e, S> {
             stack_low: layout.stack_hi,
             poison_reads: Vec::new(),
             poison_byte: 0xa5,
+            log: RefCell::new(None),
         };
         let mut engine = Engine::new(ranges, layout, StackMapping::Eager, state)?;
         engine
@@ -189,6 +256,7 @@ impl<'e, S: Stepper + 'e> Machine<'e, S> {
             heap: (heap_lo, heap_size),
             watch: None,
             file_ids,
+            log_hooks: Vec::new(),
         })
     }
 
@@ -276,16 +344,51 @@ impl<'e, S: Stepper + 'e> Machine<'e, S> {
 
     /// Reads memory, `None` if any of it is unmapped.
     pub fn read(&self, addr: u64, len: usize) -> Option<Vec<u8>> {
+        self.log_driver_read(addr, len);
         self.engine.read(addr, len)
     }
 
     /// A little-endian word, `None` if unmapped.
     pub fn read_u64(&self, addr: u64) -> Option<u64> {
+        self.log_driver_read(addr, 8);
         self.engine.read_u64(addr)
+    }
+
+    /// Logs a read of the goroutine stack by the driver while the access log is on.
+    fn log_driver_read(&self, addr: u64, len: usize) {
+        let core = self.engine.core();
+        if !core.layout.in_stack(addr) {
+            return;
+        }
+        if let Some(log) = core.policy.log.borrow_mut().as_mut() {
+            log.push(Access {
+                pc: 0,
+                addr,
+                len,
+                kind: AccessKind::DriverRead,
+                value: None,
+                poison: false,
+            });
+        }
     }
 
     /// Writes memory through the journal (so snapshots undo it).
     pub fn write(&mut self, addr: u64, bytes: &[u8]) -> Result<(), EmuError> {
+        if let Some(log) = self.engine.core().policy.log.borrow_mut().as_mut() {
+            // In words, so that every logged store carries its value.
+            for (i, chunk) in bytes.chunks(8).enumerate() {
+                let mut word = [0u8; 8];
+                word[..chunk.len()].copy_from_slice(chunk);
+                log.push(Access {
+                    pc: 0,
+                    addr: addr.wrapping_add(8 * i as u64),
+                    len: chunk.len(),
+                    kind: AccessKind::Store,
+                    value: Some(u64::from_le_bytes(word)),
+                    poison: false,
+                });
+            }
+        }
         self.engine
             .write(addr, bytes)
             .map_err(|err| EmuError::Refused {
@@ -360,6 +463,89 @@ impl<'e, S: Stepper + 'e> Machine<'e, S> {
         st.stack_low = stack_hi;
     }
 
+    /// The pages written since `snap` was taken (by the program or the driver), ascending.
+    pub fn pages_written_since(&self, snap: &Snapshot) -> Vec<u64> {
+        self.engine.pages_since(snap.depth)
+    }
+
+    /// Lowers the stack low-water mark to `addr` as a store there would have.
+    pub fn note_stack_low(&mut self, addr: u64) {
+        let st = &mut self.engine.core_mut().policy;
+        st.stack_low = st.stack_low.min(addr);
+    }
+
+    /// Starts the access log: every store (program and driver) with its value, and every
+    /// load of the goroutine stack (program and driver) with whether it read poison.
+    pub fn start_access_log(&mut self) -> Result<(), EmuError> {
+        self.stop_access_log();
+        *self.engine.core_mut().policy.log.get_mut() = Some(Vec::new());
+        let refused = |err| EmuError::Refused {
+            what: "hook the access log".into(),
+            err,
+        };
+        let store = self
+            .engine
+            .uc
+            .add_mem_hook(HookType::MEM_WRITE, 1, 0, |uc, _k, addr, len, value| {
+                let pc = uc.pc_read().unwrap_or(0);
+                let value = (len <= 8).then_some(value as u64);
+                log_access(
+                    uc,
+                    Access {
+                        pc,
+                        addr,
+                        len,
+                        kind: AccessKind::Store,
+                        value,
+                        poison: false,
+                    },
+                );
+                true
+            })
+            .map_err(refused)?;
+        self.log_hooks.push(store);
+        let (lo, hi) = (self.layout().stack_lo, self.layout().stack_hi);
+        let load = self
+            .engine
+            .uc
+            .add_mem_hook(HookType::MEM_READ, lo, hi - 1, |uc, _k, addr, len, _v| {
+                let byte = uc.get_data().policy.poison_byte;
+                let poison = uc
+                    .mem_read_as_vec(addr, len)
+                    .is_ok_and(|b| b.iter().all(|&x| x == byte));
+                let pc = uc.pc_read().unwrap_or(0);
+                log_access(
+                    uc,
+                    Access {
+                        pc,
+                        addr,
+                        len,
+                        kind: AccessKind::Load,
+                        value: None,
+                        poison,
+                    },
+                );
+                true
+            })
+            .map_err(refused)?;
+        self.log_hooks.push(load);
+        Ok(())
+    }
+
+    /// Stops the access log; returns it (empty when it was off).
+    pub fn stop_access_log(&mut self) -> Vec<Access> {
+        for id in std::mem::take(&mut self.log_hooks) {
+            let _ = self.engine.uc.remove_hook(id);
+        }
+        self.engine
+            .core_mut()
+            .policy
+            .log
+            .get_mut()
+            .take()
+            .unwrap_or_default()
+    }
+
     /// Starts recording loads that read a whole word (or smaller) of poison bytes in
     /// `[lo, hi)`: live data that a preemption destroyed.
     pub fn watch_poison_reads(&mut self, lo: u64, hi: u64) -> Result<(), EmuError> {
@@ -400,6 +586,13 @@ impl<'e, S: Stepper + 'e> Machine<'e, S> {
             let _ = self.engine.uc.remove_hook(id);
         }
         std::mem::take(&mut self.engine.core_mut().policy.poison_reads)
+    }
+}
+
+/// Appends to the access log if it is on.
+fn log_access<S>(uc: &Unicorn<'_, Core<MachineState<S>>>, access: Access) {
+    if let Some(log) = uc.get_data().policy.log.borrow_mut().as_mut() {
+        log.push(access);
     }
 }
 

@@ -235,6 +235,14 @@ impl<'e, P: Policy + 'e> Engine<'e, P> {
         self.core_mut().journal.push()
     }
 
+    /// The pages written since the level of `depth` was opened, ascending.
+    pub(crate) fn pages_since(&self, depth: usize) -> Vec<u64> {
+        if depth == 0 {
+            return Vec::new();
+        }
+        self.core().journal.pages_since(depth)
+    }
+
     /// Writes back the pre-images of every level from `depth` inward and closes them; a
     /// lazy stack is poisoned again wherever it was written. A page Unicorn refuses does
     /// not stop the others from being restored; the first refusal is returned.

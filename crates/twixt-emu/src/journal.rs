@@ -97,6 +97,22 @@ impl Journal {
             .map(|b| &b[..])
     }
 
+    /// Every page some level from `depth` inward has saved: the pages written since that
+    /// level was opened (empty when it is closed).
+    pub(crate) fn pages_since(&self, depth: usize) -> Vec<u64> {
+        let from = depth.saturating_sub(1);
+        let mut pages: Vec<u64> = self
+            .levels
+            .get(from..)
+            .unwrap_or(&[])
+            .iter()
+            .flat_map(|level| level.keys().copied())
+            .collect();
+        pages.sort_unstable();
+        pages.dedup();
+        pages
+    }
+
     /// Records a write of `[lo, hi)` to the lazy stack.
     pub(crate) fn stack_written(&mut self, lo: u64, hi: u64) {
         self.stack_dirty.add(lo, hi);

@@ -10,16 +10,19 @@
 //! call as "unanalysed: reason", never as a silent pass.
 
 pub mod args;
+mod converge;
 mod pc_hash;
 pub mod report;
 pub mod runtime;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use converge::{Checkpoint, Convergence, Fork, MAX_CHECKPOINTS, Now};
 use pc_hash::PcMap;
 
-use twixt_arm64::Flow;
+use twixt_arm64::{Flow, RegUse};
 use twixt_check::finding::{FpEvidence, FpWalkEvidence, Site};
 use twixt_check::{GoProgram, Severity};
 use twixt_emu::Layout;
@@ -42,6 +45,17 @@ use report::{
 };
 use runtime::Action;
 
+/// What the stepper needs to know of one instruction.
+#[derive(Clone, Copy, Debug)]
+struct Decoded {
+    flow: Flow,
+    /// It may touch state the convergence test cannot read
+    /// (`twixt_arm64::touches_unread_state`).
+    opaque: bool,
+    /// How it involves R27, the one register asyncPreempt's return changes.
+    r27: RegUse,
+}
+
 /// Options of a run.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
@@ -53,6 +67,9 @@ pub struct RunOptions {
     pub max_instructions: u64,
     /// Wall time one call (with its injections) may take.
     pub time_limit: Duration,
+    /// Run every injected call to its end instead of stopping once it has converged with
+    /// the uninterrupted run (`converge`): for tests that check both give the same report.
+    pub run_every_injection_to_the_end: bool,
 }
 
 impl Default for RunOptions {
@@ -62,6 +79,7 @@ impl Default for RunOptions {
             all_boundaries: false,
             max_instructions: 10_000_000,
             time_limit: Duration::from_secs(20),
+            run_every_injection_to_the_end: false,
         }
     }
 }
@@ -98,6 +116,9 @@ pub enum RunError {
     TooManyArgs(usize),
 }
 
+/// Instructions between two checkpoints taken at backward jumps in pass 1.
+const LOOP_CHECKPOINT_GAP: u64 = 2048;
+
 /// Heap the bump allocator hands out (64 MiB).
 const HEAP_SIZE: u64 = 64 << 20;
 /// Frames a walk may produce.
@@ -127,6 +148,8 @@ enum Stop {
     Runtime(Action, u64),
     Budget(String),
     Inject(usize),
+    /// An injected run reached checkpoint k's PC in a state that may be the reference's.
+    Converge(usize),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,10 +171,12 @@ struct Candidate {
     refused: Option<String>,
     /// The shadow stack there (to judge the unwind from the injected frame).
     shadow: Vec<Shadow>,
+    /// The access log's length there (0 without convergence).
+    log_pos: usize,
 }
 
 /// State a run needs that also lives in snapshots (the allocator and the clock).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Env {
     bump: u64,
     clock: u64,
@@ -167,8 +192,8 @@ struct Ctx<'p, 'a> {
     zerobase: Option<u64>,
     /// Wall time for one run (the call, the re-run, each resumed run).
     time_limit: Duration,
-    /// Control flow per PC, decoded once.
-    flows: std::cell::RefCell<PcMap<u64, Flow>>,
+    /// What the stepper needs to know of the instruction at each PC, decoded once.
+    flows: std::cell::RefCell<PcMap<u64, Decoded>>,
 }
 
 /// The stepper: shadow stack, budget, and in pass 1 the checks.
@@ -186,8 +211,23 @@ struct Tracker<'c, 'p, 'a> {
     env: Env,
     max_depth: usize,
     inject_at: BTreeMap<u64, usize>,
+    /// The count of the last executed instruction that touches unread state.
+    last_opaque: Option<u64>,
+    /// In an injected run: the convergence test.
+    probe: Option<Probe>,
+    /// The PC of the last instruction executed (pass 1: backward jumps).
+    prev_pc: u64,
+    /// Pass 1: the count from which a backward jump makes a checkpoint.
+    next_loop_checkpoint: u64,
     // Pass 1 only.
     checks: Option<Box<Checks>>,
+}
+
+/// What an injected run needs to test for convergence.
+#[derive(Clone)]
+struct Probe {
+    conv: Rc<Convergence>,
+    fork: Fork,
 }
 
 #[derive(Clone, Default)]
@@ -200,6 +240,11 @@ struct Checks {
     all_boundaries: bool,
     boundaries: usize,
     meta_cache: MetaCache,
+    /// Whether to keep checkpoints for convergence, and the ones kept.
+    want_checkpoints: bool,
+    checkpoints: Vec<Checkpoint>,
+    /// Checkpoints whose run has not involved R27 yet.
+    r27_waiting: Vec<usize>,
 }
 
 #[derive(Clone, Default)]
@@ -233,13 +278,22 @@ impl Ctx<'_, '_> {
             .unwrap_or_else(|| format!("{pc:#x} (in no function)"))
     }
 
-    fn flow(&self, pc: u64) -> Flow {
+    fn flow(&self, pc: u64) -> Decoded {
         if let Some(f) = self.flows.borrow().get(&pc) {
             return *f;
         }
+        // A word outside the binary's code counts as touching everything.
         let f = match self.prog.word(pc) {
-            Some(w) => twixt_arm64::classify(pc, w).flow,
-            None => Flow::Next,
+            Some(w) => Decoded {
+                flow: twixt_arm64::classify(pc, w).flow,
+                opaque: twixt_arm64::touches_unread_state(w),
+                r27: twixt_arm64::register_use(w, 27),
+            },
+            None => Decoded {
+                flow: Flow::Next,
+                opaque: true,
+                r27: RegUse::Mention,
+            },
         };
         self.flows.borrow_mut().insert(pc, f);
         f
@@ -324,6 +378,7 @@ impl Stepper for Tracker<'_, '_, '_> {
             self.stop = Some(Stop::Runtime(action, pc));
             return Step::Pause;
         }
+        let event = self.pending.is_some();
         match self.pending.take() {
             Some(Pending::Call { ret, fp }) => {
                 self.shadow.push(Shadow {
@@ -363,14 +418,28 @@ impl Stepper for Tracker<'_, '_, '_> {
             return Step::Pause;
         }
         match self.mode {
-            StepMode::Check => self.check(cpu),
+            StepMode::Check => {
+                // Checkpoints at every call entry and return landing, and at a loop's
+                // backward jump once in a while (a long loop converges before it ends).
+                let looped = pc < self.prev_pc && self.count >= self.next_loop_checkpoint;
+                if event || looped {
+                    self.next_loop_checkpoint = self.count + LOOP_CHECKPOINT_GAP;
+                    self.checkpoint(cpu);
+                }
+                self.check(cpu);
+            }
             StepMode::Count => {
                 if let Some(&k) = self.inject_at.get(&self.count) {
                     self.stop = Some(Stop::Inject(k));
                     return Step::Pause;
                 }
             }
-            StepMode::Plain => {}
+            StepMode::Plain => {
+                if let Some(k) = self.probe_match(cpu) {
+                    self.stop = Some(Stop::Converge(k));
+                    return Step::Pause;
+                }
+            }
         }
         self.note_flow(pc, cpu);
         Step::Continue
@@ -378,8 +447,64 @@ impl Stepper for Tracker<'_, '_, '_> {
 }
 
 impl Tracker<'_, '_, '_> {
+    /// Pass 1, at a call entry or a return landing: keeps a checkpoint for convergence.
+    fn checkpoint(&mut self, cpu: &Cpu<'_>) {
+        let Some(checks) = self.checks.as_mut() else {
+            return;
+        };
+        if !checks.want_checkpoints || checks.checkpoints.len() >= MAX_CHECKPOINTS {
+            return;
+        }
+        checks.checkpoints.push(Checkpoint {
+            count: self.count,
+            regs: cpu.regs(),
+            shadow: self.shadow.clone(),
+            env: self.env,
+            log_pos: cpu.log_len(),
+            last_opaque: self.last_opaque,
+            // Until the rest involves R27, it never reads it.
+            r27_dead: true,
+        });
+        checks.r27_waiting.push(checks.checkpoints.len() - 1);
+    }
+
+    /// In an injected run: a checkpoint here whose cheap part of the test passes (the rest
+    /// needs the machine: the stepper pauses and the driver decides).
+    fn probe_match(&self, cpu: &Cpu<'_>) -> Option<usize> {
+        let probe = self.probe.as_ref()?;
+        let ids = probe.conv.at_pc(cpu.pc())?;
+        // An instruction of this run since the injection touched unread state.
+        if self.last_opaque.is_some_and(|o| o > probe.fork.count) {
+            return None;
+        }
+        let now = Now {
+            count: self.count,
+            sp: cpu.sp(),
+            env: &self.env,
+            shadow: &self.shadow,
+        };
+        // Only checkpoints the injected run can be at: the reference passed them after the
+        // injection, and not after this run's count (it never executes fewer instructions).
+        let lo = ids.partition_point(|&k| probe.conv.count(k) < probe.fork.count);
+        let hi = ids.partition_point(|&k| probe.conv.count(k) <= self.count);
+        ids.get(lo..hi)?.iter().copied().find(|&k| {
+            probe.conv.may_match(k, &probe.fork, &now, self.budget)
+                && probe.conv.same_x(k, |n| cpu.x(n))
+        })
+    }
+
     fn note_flow(&mut self, pc: u64, cpu: &Cpu<'_>) {
-        self.pending = match self.ctx.flow(pc) {
+        self.prev_pc = pc;
+        let Decoded { flow, opaque, r27 } = self.ctx.flow(pc);
+        if opaque {
+            self.last_opaque = Some(self.count);
+        }
+        if r27 != RegUse::Untouched
+            && let Some(checks) = self.checks.as_mut()
+        {
+            checks.r27_involved(r27);
+        }
+        self.pending = match flow {
             Flow::Call { .. } | Flow::CallIndirect { .. } => Some(Pending::Call {
                 ret: pc.wrapping_add(4),
                 fp: cpu.x(29),
@@ -451,6 +576,7 @@ impl Tracker<'_, '_, '_> {
                         resume_pc,
                         refused,
                         shadow: self.shadow.clone(),
+                        log_pos: cpu.log_len(),
                     },
                 ));
             }
@@ -459,6 +585,16 @@ impl Tracker<'_, '_, '_> {
 }
 
 impl Checks {
+    /// The run executes an instruction that involves R27 (`how`): it decides for every
+    /// checkpoint waiting whether R27 is dead there (set before it is read).
+    fn r27_involved(&mut self, how: RegUse) {
+        for k in self.r27_waiting.drain(..) {
+            if let Some(c) = self.checkpoints.get_mut(k) {
+                c.r27_dead = how == RegUse::Kill;
+            }
+        }
+    }
+
     /// Counts another visit of a boundary already checked in every finding made there.
     fn count_visit(&mut self, pc: u64, depth: usize) {
         for ((fpc, _, d, _), f) in self.findings.iter_mut() {
@@ -734,6 +870,8 @@ fn call<'c, 'p, 'a>(
     options: &RunOptions,
 ) -> Result<CallReport, twixt_emu::EmuError> {
     let deadline = Instant::now() + options.time_limit;
+    // Convergence needs pass 1's access log and checkpoints (module `converge`).
+    let converge = options.inject && !options.run_every_injection_to_the_end;
     let mut env = Env {
         bump: machine.heap().0,
         clock: 0,
@@ -786,15 +924,33 @@ fn call<'c, 'p, 'a>(
         env,
         max_depth: 0,
         inject_at: BTreeMap::new(),
+        last_opaque: None,
+        probe: None,
+        prev_pc: 0,
+        next_loop_checkpoint: 0,
         checks: Some(Box::new(Checks {
             want_candidates: options.inject,
             all_boundaries: options.all_boundaries,
+            want_checkpoints: converge,
             ..Checks::default()
         })),
     };
+    if converge {
+        machine.start_access_log()?;
+    }
     let (mut tracker, outcome) = drive(ctx, machine, tracker)?;
+    let log = machine.stop_access_log();
     let end = end_state(ctx, machine, outcome.clone());
-    let checks = tracker.checks.take().unwrap_or_default();
+    let mut checks = tracker.checks.take().unwrap_or_default();
+    let conv = converge.then(|| {
+        Rc::new(Convergence::new(
+            std::mem::take(&mut checks.checkpoints),
+            log,
+            tracker.count,
+            machine.layout(),
+            live_stack(ctx),
+        ))
+    });
     let mut findings: Vec<RunFinding> = checks.findings.into_values().collect();
     findings.sort_by(|a, b| {
         (a.finding.pc, a.depth, a.finding.unwinder.name()).cmp(&(
@@ -816,6 +972,7 @@ fn call<'c, 'p, 'a>(
             options,
             deadline,
             &start,
+            conv,
         )?)
     } else {
         None
@@ -883,6 +1040,15 @@ fn drive<'c, 'p, 'a>(
                     t,
                     Outcome::Unanalysed {
                         reason: format!("inject {k}"),
+                    },
+                ));
+            }
+            Some(Stop::Converge(k)) => {
+                t.stop = Some(Stop::Converge(k));
+                return Ok((
+                    t,
+                    Outcome::Unanalysed {
+                        reason: format!("converge {k}"),
                     },
                 ));
             }
@@ -1080,13 +1246,19 @@ fn emulate_growslice<S: Stepper>(
     Ok(None)
 }
 
+/// Where the stack the end comparison reads begins: the page of the call's root frame. The
+/// stack below it is dead at the end (`converge` relies on that too).
+fn live_stack(ctx: &Ctx<'_, '_>) -> u64 {
+    ctx.top_sp & !0xfff
+}
+
 fn end_state<S: Stepper>(
     ctx: &Ctx<'_, '_>,
     machine: &Machine<'_, S>,
     outcome: Outcome,
 ) -> EndState {
     let layout = machine.layout();
-    let live_stack = ctx.top_sp & !0xfff;
+    let live_stack = live_stack(ctx);
     let mut pages = BTreeMap::new();
     for p in machine.written_pages() {
         if p >= layout.stack_lo && p < live_stack {
@@ -1115,6 +1287,7 @@ fn inject_pass<'c, 'p, 'a>(
     options: &RunOptions,
     deadline: Instant,
     start: &Snapshot,
+    conv: Option<Rc<Convergence>>,
 ) -> Result<InjectReport, twixt_emu::EmuError> {
     let mut report = InjectReport::default();
     let mut tracker = Tracker {
@@ -1134,6 +1307,10 @@ fn inject_pass<'c, 'p, 'a>(
             .enumerate()
             .map(|(i, (count, _))| (*count, i))
             .collect(),
+        last_opaque: None,
+        probe: None,
+        prev_pc: 0,
+        next_loop_checkpoint: 0,
         checks: None,
     };
     loop {
@@ -1153,7 +1330,7 @@ fn inject_pass<'c, 'p, 'a>(
         let Some((_, cand)) = candidates.get(k) else {
             break;
         };
-        let inj = inject_one(ctx, machine, &t, cand, baseline, start)?;
+        let inj = inject_one(ctx, machine, &t, cand, baseline, start, conv.as_ref())?;
         if inj
             .outcome
             .as_deref()
@@ -1189,6 +1366,7 @@ fn inject_one<'c, 'p, 'a>(
     cand: &Candidate,
     baseline: &EndState,
     start_snap: &Snapshot,
+    conv: Option<&Rc<Convergence>>,
 ) -> Result<Injection, twixt_emu::EmuError> {
     let snap = machine.snapshot();
     let r = machine.regs();
@@ -1209,28 +1387,34 @@ fn inject_one<'c, 'p, 'a>(
     machine.poison(lo, hi)?;
     machine.set_regs(&back)?;
     machine.watch_poison_reads(lo, hi)?;
-    let (_, outcome) = drive(ctx, machine, tracker.resumed())?;
-    let reads = machine.unwatch();
-    let after = end_state(ctx, machine, outcome);
-    // Compare.
-    let clobbered = clobbered_slots(ctx, machine, &snap, reads, sp);
-    let outcome_diff = (after.outcome != baseline.outcome).then(|| {
-        format!(
-            "{} (uninterrupted: {})",
-            after.outcome.describe(),
-            baseline.outcome.describe()
-        )
+    let probe = conv.map(|conv| Probe {
+        conv: Rc::clone(conv),
+        fork: Fork {
+            count: tracker.count,
+            log_pos: cand.log_pos,
+        },
     });
-    let mut changes = Vec::new();
-    if outcome_diff.is_none() {
-        changes = register_changes(&baseline.regs, &after.regs);
-        let ends = Ends {
-            baseline,
-            after: &after,
-            start: start_snap,
-        };
-        page_changes(ctx, machine, &ends, sp, &mut changes);
-    }
+    let resumed = resume(ctx, machine, tracker.resumed(probe), &snap)?;
+    let mut reads = machine.unwatch();
+    let (outcome_diff, changes) = match resumed {
+        Resumed::Converged(k, conv) => {
+            // The rest is the reference's (module `converge`): the same outcome, registers
+            // and memory outside the dead stack, so no difference; the watch would have seen
+            // the reference's poison loads of the rest (it keeps the first 256), and the
+            // rest's stores would have lowered the stack low-water mark (later injections
+            // poison from it). The pages the rest would have added to the written set are
+            // pages the reference wrote: in the baseline already or dead stack, so later
+            // comparisons read the same pages either way.
+            reads.extend(conv.rest_poison_reads(k, lo, hi));
+            reads.truncate(256);
+            if let Some(low) = conv.rest_stack_low(k) {
+                machine.note_stack_low(low);
+            }
+            (None, Vec::new())
+        }
+        Resumed::Ended(outcome) => compare_ends(ctx, machine, outcome, baseline, start_snap, sp),
+    };
+    let clobbered = clobbered_slots(ctx, machine, &snap, reads, sp);
     machine.restore(&snap)?;
     Ok(Injection {
         at: ctx.symbolize(cand.pc),
@@ -1337,16 +1521,85 @@ fn async_preempt_return<S: Stepper>(
 
 impl<'c, 'p, 'a> Tracker<'c, 'p, 'a> {
     /// A copy of this paused tracker for the run resumed after an injection: it only
-    /// follows calls, with a time limit of its own.
-    fn resumed(&self) -> Tracker<'c, 'p, 'a> {
+    /// follows calls (and with `probe`, tests for convergence), with a time limit of its own.
+    fn resumed(&self, probe: Option<Probe>) -> Tracker<'c, 'p, 'a> {
         let mut cont = self.clone();
         cont.mode = StepMode::Plain;
         cont.checks = None;
         cont.stop = None;
         cont.skip_once = false;
         cont.deadline = Instant::now() + self.ctx.time_limit;
+        cont.probe = probe;
         cont
     }
+}
+
+/// How a run resumed after an injection ended.
+enum Resumed {
+    /// It ran to this outcome.
+    Ended(Outcome),
+    /// It reached checkpoint k of this convergence in the reference's state and was
+    /// stopped there.
+    Converged(usize, Rc<Convergence>),
+}
+
+/// Runs the resumed `tracker` to the end of the call, or until it converges with the
+/// reference (`snap`: the snapshot taken at the injection).
+fn resume<'c, 'p, 'a>(
+    ctx: &'c Ctx<'p, 'a>,
+    machine: &mut M<'_, 'c, 'p, 'a>,
+    mut tracker: Tracker<'c, 'p, 'a>,
+    snap: &Snapshot,
+) -> Result<Resumed, twixt_emu::EmuError> {
+    loop {
+        let (mut t, outcome) = drive(ctx, machine, tracker)?;
+        let Some(Stop::Converge(k)) = t.stop.take() else {
+            return Ok(Resumed::Ended(outcome));
+        };
+        if let Some(p) = &t.probe
+            && p.conv.converged(machine, k, &p.fork, snap)
+        {
+            tracing::debug!(checkpoint = k, at = t.count, "injected run converged");
+            return Ok(Resumed::Converged(k, Rc::clone(&p.conv)));
+        }
+        tracing::debug!(checkpoint = k, at = t.count, "injected run not converged");
+        // Not the reference's state after all: execute the paused instruction (already
+        // counted) and go on.
+        t.skip_once = true;
+        tracker = t;
+    }
+}
+
+/// The injected run's end (`outcome`, and the machine's registers and memory) against the
+/// uninterrupted `baseline`: the outcome's difference, else the registers and memory words
+/// that differ.
+fn compare_ends<S: Stepper>(
+    ctx: &Ctx<'_, '_>,
+    machine: &Machine<'_, S>,
+    outcome: Outcome,
+    baseline: &EndState,
+    start: &Snapshot,
+    sp: u64,
+) -> (Option<String>, Vec<Change>) {
+    let after = end_state(ctx, machine, outcome);
+    let outcome_diff = (after.outcome != baseline.outcome).then(|| {
+        format!(
+            "{} (uninterrupted: {})",
+            after.outcome.describe(),
+            baseline.outcome.describe()
+        )
+    });
+    let mut changes = Vec::new();
+    if outcome_diff.is_none() {
+        changes = register_changes(&baseline.regs, &after.regs);
+        let ends = Ends {
+            baseline,
+            after: &after,
+            start,
+        };
+        page_changes(ctx, machine, &ends, sp, &mut changes);
+    }
+    (outcome_diff, changes)
 }
 
 /// The poisoned stack words the resumed run read (`reads`: PC, address, size), first read

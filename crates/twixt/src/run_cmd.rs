@@ -92,6 +92,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, String> {
         all_boundaries: args.all_boundaries,
         max_instructions: args.max_instructions,
         time_limit: Duration::from_secs(args.time_limit),
+        run_every_injection_to_the_end: false,
     };
     let report =
         twixt_run::run(&prog, &args.function, &calls, &options).map_err(|e| e.to_string())?;
