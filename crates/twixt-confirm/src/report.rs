@@ -104,7 +104,6 @@ fn runs_text(out: &mut String, report: &Report) {
         );
     }
     let _ = writeln!(out);
-
 }
 
 /// The outcome, where the runtime stopped the goroutine, and what that says of scan.
@@ -153,50 +152,49 @@ fn outcome_text(out: &mut String, report: &Report) {
     };
     let _ = writeln!(out, "  {said}");
     let _ = writeln!(out);
-
 }
 
 /// What the execution tracer's stacks showed (`--trace`).
 fn trace_text(out: &mut String, t: &crate::trace::TraceReport) {
+    let _ = writeln!(
+        out,
+        "tracer: {} ({} stack(s) recorded at a preemption in the stressed function{})",
+        t.result,
+        t.stacks,
+        t.parser
+            .as_ref()
+            .map(|p| format!("; dumped by {p}"))
+            .unwrap_or_default()
+    );
+    for w in &t.wrong {
+        let what: Vec<String> = w
+            .what
+            .iter()
+            .map(|(k, n)| {
+                format!(
+                    "{} x{n}",
+                    serde_json::to_value(k)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default()
+                )
+            })
+            .collect();
         let _ = writeln!(
             out,
-            "tracer: {} ({} stack(s) recorded at a preemption in the stressed function{})",
-            t.result,
-            t.stacks,
-            t.parser
-                .as_ref()
-                .map(|p| format!("; dumped by {p}"))
-                .unwrap_or_default()
+            "  {}+{:#x} ({:#x}): {}{}",
+            w.function,
+            w.offset,
+            w.pc,
+            what.join(", "),
+            if w.predicted {
+                "  (a predicted fp window)"
+            } else {
+                "  (NOT a predicted window)"
+            }
         );
-        for w in &t.wrong {
-            let what: Vec<String> = w
-                .what
-                .iter()
-                .map(|(k, n)| {
-                    format!(
-                        "{} x{n}",
-                        serde_json::to_value(k)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_string))
-                            .unwrap_or_default()
-                    )
-                })
-                .collect();
-            let _ = writeln!(
-                out,
-                "  {}+{:#x} ({:#x}): {}{}",
-                w.function,
-                w.offset,
-                w.pc,
-                what.join(", "),
-                if w.predicted {
-                    "  (a predicted fp window)"
-                } else {
-                    "  (NOT a predicted window)"
-                }
-            );
-        }
-        let _ = writeln!(out);
+    }
+    let _ = writeln!(out);
 }
 
 /// The windows scan predicts: the crashes expected and the frame-pointer ones.
