@@ -27,15 +27,18 @@ const ENTRY: u64 = 0x483a40;
 const FRAME: u64 = 0x11160;
 /// The goroutine's stktopsp; the root frame (the caller) returns into goexit.
 const TOP: u64 = 0xc000_8000;
-/// The caller's SP at its CALL (before the push) and its frame of 0x20 + 8.
-const CSP: u64 = TOP - 0x28;
-const RET_INTO_CALLER: u64 = 0x48d805; // in main.main
-const GOEXIT_RET: u64 = 0x476c01; // runtime.goexit + 1
-const CALLER_RBP: u64 = TOP - 0x18; // the caller's record, inside its frame
+/// The caller, main.main (pcsp 0xe0 at its `call main.nonleaf70000`), as the root frame:
+/// its SP at the CALL (before the push) is TOP - 0xe0 - 8.
+const CSP: u64 = TOP - 0xe8;
+const RET_INTO_CALLER: u64 = 0x48d90d; // after main.main's call main.nonleaf70000
+const GOEXIT_RET: u64 = 0x47bfa1; // runtime.goexit + 1
+const CALLER_RBP: u64 = TOP - 0x10; // main.main's record: its PUSHQ BP below its return PC
 const POISON: u64 = 0xdead_0000;
+/// go1.27.3's asyncPreempt: `call runtime.asyncPreempt2` returns to 0x47d0cb, pcsp 0x80
+/// there (PUSHQ BP, PUSHFQ, SUBQ $0x70: the vector registers live in `p.xRegs`).
 const AP: AsyncPreemptFrame = AsyncPreemptFrame {
-    return_pc: 0x47d0e1,
-    frame_size: 8 + 8 + 368,
+    return_pc: 0x47d0cb,
+    frame_size: 0x80,
 };
 const V: GoVersion = GoVersion {
     minor: 27,
@@ -59,8 +62,8 @@ impl Metadata for Funcs {
         match pc {
             ENTRY..0x483b1c => Some(info(ENTRY, "main.nonleaf70000")),
             0x48d7e0..0x48dad9 => Some(info(0x48d7e0, "main.main")),
-            0x476c00..0x476c06 => Some(info(0x476c00, "runtime.goexit")),
-            0x47d0c0..0x47d200 => Some(info(0x47d0c0, "runtime.asyncPreempt")),
+            0x47bfa0..0x47bfa7 => Some(info(0x47bfa0, "runtime.goexit")),
+            0x47ce40..0x47d346 => Some(info(0x47ce40, "runtime.asyncPreempt")),
             _ => None,
         }
     }
@@ -72,9 +75,9 @@ impl Metadata for Funcs {
             (ENTRY, ..0x483b06) => FRAME,
             (ENTRY, ..0x483b07) => 8,
             (ENTRY, _) => 0,
-            (0x48d7e0, _) => 0x20,
-            (0x476c00, _) => 0,
-            (0x47d0c0, _) => AP.frame_size,
+            (0x48d7e0, _) => 0xe0,
+            (0x47bfa0, _) => 0,
+            (0x47ce40, _) => AP.frame_size,
             _ => return None,
         })
     }
