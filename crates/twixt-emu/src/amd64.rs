@@ -136,6 +136,12 @@ impl<'e> Tracer<'e> {
         self.engine.layout()
     }
 
+    /// A little-endian word of memory as the program sees it now (stack nothing has
+    /// written reads as poison), `None` where nothing is mapped.
+    pub fn read_u64(&self, addr: u64) -> Option<u64> {
+        self.engine.read_u64(addr)
+    }
+
     /// Runs from `start` and returns every boundary seen (the stop PC's excluded) and how
     /// the run ended. Memory written by the run stays written.
     pub fn run(&mut self, start: &TraceStart) -> Result<(Vec<Step>, TraceEnd), EmuError> {
