@@ -11,6 +11,11 @@
 //!   "On x86, call instruction pushes return PC before entering new function.":
 //!   `frame.fp += goarch.PtrSize`, `lrPtr = frame.fp - goarch.PtrSize`). pushCall pushes
 //!   the resume PC like a `CALL`, so there is no hop.
+//!
+//! What does not differ: the static part of `isAsyncSafePoint` (`preempt::decide`: the
+//! UnsafePoint values, restartable runs and the name prefixes; its only per-architecture
+//! rule is for mips) and the shape of a frame record (`[FP]` the caller's frame pointer,
+//! `[FP+8]` the return PC).
 
 use std::fmt;
 
