@@ -22,11 +22,11 @@ use std::time::Instant;
 
 use twixt_arm64::{Effects, Flow};
 use twixt_emu::{Boundary, Harness, HookState, Layout, MapRange, Observer, RegionStart, RunEnd};
-use twixt_unwind::Memory;
 use twixt_unwind::boundary::{FpCheck, Interrupt, Rules, check_fp, check_go};
 use twixt_unwind::fp::FpVerdict;
 use twixt_unwind::preempt::{AsyncPreemptFrame, Decision, GoVersion, SafePointFacts, decide};
 use twixt_unwind::verdict::{Judgement, TrueFrame, Verdict};
+use twixt_unwind::{Arch, Memory};
 
 use crate::finding::{
     BoundaryRecord, ContextLine, Finding, FpEvidence, FpWalkEvidence, FunctionStat,
@@ -390,6 +390,7 @@ impl<'p, 'a> ScanObserver<'p, 'a> {
         let key = self.key(ft, index, b, &decision);
         let mem = BoundaryMemory::new(b);
         let at = Interrupt {
+            arch: Arch::Arm64,
             pc: b.pc,
             sp: b.sp,
             lr: b.lr,
@@ -538,6 +539,7 @@ impl<'p, 'a> ScanObserver<'p, 'a> {
             return (None, record);
         }
         let at = Interrupt {
+            arch: Arch::Arm64,
             pc: b.pc,
             sp: b.sp,
             lr: b.lr,

@@ -22,7 +22,7 @@ use unicorn_engine::unicorn_const::{HookType, MemType, Prot};
 use unicorn_engine::{UcHookId, Unicorn};
 
 use crate::engine::{Core, Engine, Policy, StackMapping, describe_error, read_word};
-use crate::isa::{Isa, Target};
+use crate::isa::{FixedWidth, Isa, Target};
 use crate::journal::PAGE;
 use crate::{EmuError, Layout, MapRange};
 

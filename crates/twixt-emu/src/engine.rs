@@ -27,7 +27,9 @@ use std::collections::BTreeSet;
 use unicorn_engine::unicorn_const::{HookType, MemType, Prot, uc_error};
 use unicorn_engine::{UcHookId, Unicorn};
 
-use crate::isa::{Isa, Target};
+use std::marker::PhantomData;
+
+use crate::isa::{Arm64, Isa};
 use crate::journal::{Journal, PAGE};
 use crate::{EmuError, Layout, MapRange};
 
@@ -98,14 +100,16 @@ impl<P> Core<P> {
     }
 }
 
-/// One Unicorn engine with an image mapped, driven by a policy.
-pub(crate) struct Engine<'e, P: Policy> {
+/// One Unicorn engine with an image mapped, driven by a policy, emulating the instruction
+/// set `I` (arm64 unless said otherwise).
+pub(crate) struct Engine<'e, P: Policy, I: Isa = Arm64> {
     pub(crate) uc: Unicorn<'e, Core<P>>,
     /// The code hook, renewed by [`Engine::forget_translations`].
     code_hook: UcHookId,
+    isa: PhantomData<I>,
 }
 
-impl<'e, P: Policy + 'e> Engine<'e, P> {
+impl<'e, P: Policy + 'e, I: Isa> Engine<'e, P, I> {
     /// Maps `ranges` (the image), the harness's regions and the stack as `stack` says, and
     /// installs the hooks.
     pub(crate) fn new(
@@ -126,9 +130,8 @@ impl<'e, P: Policy + 'e> Engine<'e, P> {
             stopped: false,
             policy,
         };
-        let mut uc =
-            Unicorn::new_with_data(Target::ARCH, Target::MODE, core).map_err(EmuError::Engine)?;
-        Target::configure(&mut uc).map_err(EmuError::Engine)?;
+        let mut uc = Unicorn::new_with_data(I::ARCH, I::MODE, core).map_err(EmuError::Engine)?;
+        I::configure(&mut uc).map_err(EmuError::Engine)?;
         map_image(&mut uc, ranges, &layout)?;
         layout.map_harness(&mut uc).map_err(EmuError::Engine)?;
         if stack == StackMapping::Eager {
@@ -145,7 +148,11 @@ impl<'e, P: Policy + 'e> Engine<'e, P> {
             uc.get_data_mut().stack.poison = poison;
         }
         let code_hook = install_hooks(&mut uc).map_err(EmuError::Engine)?;
-        Ok(Engine { uc, code_hook })
+        Ok(Engine {
+            uc,
+            code_hook,
+            isa: PhantomData,
+        })
     }
 
     /// Drops every translation, for drivers whose code runs once. Left alone, TCG's code
@@ -197,7 +204,7 @@ impl<'e, P: Policy + 'e> Engine<'e, P> {
     ) -> Result<(), uc_error> {
         debug_assert_eq!(ids.len(), values.len());
         self.uc.reg_write_batch(ids, values, ids.len() as i32)?;
-        self.uc.reg_write(Target::PC, pc)
+        self.uc.reg_write(I::PC, pc)
     }
 
     /// A little-endian word through the memory view (unmapped stack reads as poison).

@@ -30,7 +30,7 @@ use unicorn_engine::unicorn_const::{HookType, MemType, Prot, uc_error};
 use crate::engine::{
     Core, Engine, Policy, StackMapping, describe_error, fill, note_write, read_word,
 };
-use crate::isa::{Isa, Target};
+use crate::isa::{FixedWidth, Isa, Target};
 use crate::journal::PAGE;
 use crate::{EmuError, Layout, MapRange};
 

@@ -17,14 +17,17 @@
 //! - [`call::Machine`]: the whole-call policy `twixt run` uses: runs until its stepper
 //!   pauses, faults on any access nothing maps, and snapshots through the journal.
 //! - `isa` (crate-private): the instruction-set seam, everything the core and the
-//!   policies know about arm64 (register numbering, PC/SP ids, the base register of a load
-//!   or store, which refused words are data).
+//!   policies know about an instruction set (register numbering, PC/SP ids; for the
+//!   drivers, arm64's base register of a load or store and which refused words are data).
+//! - [`amd64`]: the first amd64 driver, [`amd64::Tracer`] (RIP, RSP and RBP at every
+//!   boundary of a run of amd64 code), on the same core with `isa::Amd64`.
 //! - [`bare`]: bare Unicorn loops, the ceilings the benchmark compares with.
 //!
 //! This is the only crate that uses `unicorn-engine`. Architecture invariants: one engine
 //! belongs to one thread; a region is run with a single `emu_start`; nothing the input does
 //! can reach the host (no host memory is mapped, system calls end the run).
 
+pub mod amd64;
 pub mod bare;
 pub mod call;
 mod engine;

@@ -181,8 +181,7 @@ impl<'a> GoProgram<'a> {
 
     /// [`GoProgram::new`] for listings (`funcs`, `disasm`): every architecture an
     /// [`Image`] reads. Only the metadata and [`GoProgram::listed`] may be used on it;
-    /// the arm64-only accessors ([`GoProgram::word`], [`GoProgram::async_preempt_frame`])
-    /// answer `None` for another architecture.
+    /// the arm64-only accessor [`GoProgram::word`] answers `None` for another architecture.
     pub fn for_listing(image: &'a Image) -> Result<Self, ProgramError> {
         Self::load(image, None)
     }
@@ -452,31 +451,52 @@ impl<'a> GoProgram<'a> {
     }
 
     /// Where asyncPreempt sits while a preempted goroutine is stopped: the return PC of
-    /// its `BL asyncPreempt2` and the frame size there (arm64 only so far: `None` for
-    /// another architecture).
+    /// its call to `asyncPreempt2` (arm64 `BL`, amd64 `CALL`) and its pcsp there; `None`
+    /// when the binary has no such call (or is of another architecture).
     pub fn async_preempt_frame(&self) -> Option<AsyncPreemptFrame> {
-        if self.arch() != Arch::Arm64 {
-            return None;
-        }
         let ap = self.func_named("runtime.asyncPreempt")?;
-        let mut pc = ap.info.entry;
-        while pc < ap.code_end {
+        let return_pc = match self.arch() {
+            Arch::Arm64 => self.arm64_call_return(ap, "runtime.asyncPreempt2")?,
+            Arch::Amd64 => self.amd64_call_return(ap, "runtime.asyncPreempt2")?,
+            _ => return None,
+        };
+        Some(AsyncPreemptFrame {
+            return_pc,
+            frame_size: ap.pcsp_at(return_pc)?,
+        })
+    }
+
+    /// The return PC of `f`'s first direct `BL` to `callee` (the call may go through an
+    /// ABI wrapper of the same name).
+    fn arm64_call_return(&self, f: &FuncMeta, callee: &str) -> Option<u64> {
+        let mut pc = f.info.entry;
+        while pc < f.code_end {
             let word = self.word(pc)?;
-            // The call may go through an ABI wrapper of the same name.
             if let twixt_arm64::Flow::Call { target } = twixt_arm64::classify(pc, word).flow
-                && self
-                    .func_at(target)
-                    .is_some_and(|f| &*f.info.name == "runtime.asyncPreempt2")
+                && self.is_named(target, callee)
             {
-                let return_pc = pc + 4;
-                return Some(AsyncPreemptFrame {
-                    return_pc,
-                    frame_size: ap.pcsp_at(return_pc)?,
-                });
+                return Some(pc + 4);
             }
             pc += 4;
         }
         None
+    }
+
+    /// The return PC of `f`'s first direct `CALL` to `callee` (amd64).
+    fn amd64_call_return(&self, f: &FuncMeta, callee: &str) -> Option<u64> {
+        let len = usize::try_from(f.code_end.checked_sub(f.info.entry)?).ok()?;
+        let bytes = self.read(f.info.entry, len)?;
+        twixt_amd64::decode_all(f.info.entry, bytes)
+            .iter()
+            .find(|insn| {
+                matches!(insn.effects.flow, twixt_amd64::Flow::Call { target }
+                    if self.is_named(target, callee))
+            })
+            .map(twixt_amd64::Insn::next_addr)
+    }
+
+    fn is_named(&self, pc: u64, name: &str) -> bool {
+        self.func_at(pc).is_some_and(|f| &*f.info.name == name)
     }
 }
 

@@ -28,7 +28,6 @@ use twixt_check::{GoProgram, Severity};
 use twixt_emu::Layout;
 use twixt_emu::call::{Cpu, Exit, Machine, Regs, Snapshot, Step, Stepper};
 use twixt_gopclntab::PcRun;
-use twixt_unwind::Memory;
 use twixt_unwind::boundary::{FpCheck, Interrupt, Rules, check_fp, check_go};
 use twixt_unwind::fp::{FpStart, FpVerdict};
 use twixt_unwind::go::{Mode, Traceback, Walk, unwind};
@@ -37,6 +36,7 @@ use twixt_unwind::preempt::{
     push_call,
 };
 use twixt_unwind::verdict::{TrueFrame, Verdict, judge};
+use twixt_unwind::{Arch, Memory};
 
 pub use args::Arg;
 use report::{
@@ -314,6 +314,7 @@ impl Ctx<'_, '_> {
             mode,
             stktopsp: self.top_sp,
             max_frames: MAX_FRAMES,
+            arch: Arch::Arm64,
         }
     }
 
@@ -545,6 +546,7 @@ impl Tracker<'_, '_, '_> {
             f,
             mem: &mem,
             at: Interrupt {
+                arch: Arch::Arm64,
                 pc,
                 sp,
                 lr: cpu.x(30),
@@ -1439,7 +1441,13 @@ fn write_preemption<S: Stepper>(
     resume_pc: u64,
 ) -> Result<twixt_unwind::preempt::PushedCall, twixt_emu::EmuError> {
     let (sp, lr, r29) = (r.sp, r.x[30], r.x[29]);
-    let call = push_call(ctx.version, Interrupted { sp, lr, r29 }, resume_pc, ctx.ap);
+    let call = push_call(
+        Arch::Arm64,
+        ctx.version,
+        Interrupted { sp, lr, r29 },
+        resume_pc,
+        ctx.ap,
+    );
     for &(addr, value) in &call.writes {
         machine.write_u64(addr, value)?;
     }

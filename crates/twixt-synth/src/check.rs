@@ -25,7 +25,7 @@ use twixt_unwind::boundary::{Interrupt, Rules, check_fp, check_go};
 use twixt_unwind::fp::FpVerdict;
 use twixt_unwind::preempt::{AsyncPreemptFrame, Decision, GoVersion, SafePointFacts, decide};
 use twixt_unwind::verdict::{TrueFrame, Verdict};
-use twixt_unwind::{FuncInfo, Memory, Metadata, Special};
+use twixt_unwind::{Arch, FuncInfo, Memory, Metadata, Special};
 
 use crate::exec::{Machine, StackMemory};
 use crate::generation::Generation;
@@ -249,6 +249,7 @@ impl Checker {
         // The same judgement as scan's and run's (`twixt_unwind::boundary`).
         let preempt = matches!(decision, Decision::Preempt { .. });
         let at = Interrupt {
+            arch: Arch::Arm64,
             pc: r.pc,
             sp: r.sp,
             lr: r.lr,

@@ -20,18 +20,20 @@ use crate::fp::{self, FpJudgement, FpStart, FpTrace};
 use crate::go::{Mode, Start, Traceback, Walk, unwind};
 use crate::preempt::{AsyncPreemptFrame, Decision, GoVersion, Interrupted, inject};
 use crate::verdict::{Judgement, TrueFrame, Verdict, judge};
-use crate::{Memory, Metadata, Overlay};
+use crate::{Arch, Memory, Metadata, Overlay};
 
 /// The registers at the interrupted boundary.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Interrupt {
+    /// The instruction set (its unwinding and pushCall rules).
+    pub arch: Arch,
     /// The PC about to execute.
     pub pc: u64,
     /// SP.
     pub sp: u64,
-    /// R30.
+    /// R30 (0 on amd64, which has no link register).
     pub lr: u64,
-    /// R29.
+    /// The frame pointer: R29 on arm64, RBP on amd64.
     pub r29: u64,
 }
 
@@ -99,6 +101,7 @@ where
         };
         let start = inject(
             &mut overlay,
+            at.arch,
             rules.version,
             regs,
             resume,
@@ -108,6 +111,7 @@ where
             mode: Mode::Strict,
             stktopsp: rules.stktopsp,
             max_frames: rules.max_frames,
+            arch: at.arch,
         };
         let traceback = unwind(meta, &overlay, start, walk);
         let judgement = judge(&traceback, 1, &truth(resume));
@@ -131,6 +135,7 @@ where
         mode: Mode::Silent,
         stktopsp: rules.stktopsp,
         max_frames: rules.max_frames,
+        arch: at.arch,
     };
     let traceback = unwind(meta, mem, start, walk);
     let judgement = judge(&traceback, 0, &truth(at.pc));
@@ -170,7 +175,7 @@ pub fn check_fp<M: Memory + ?Sized>(
         fp: at.r29,
     };
     let trace = if preemptible {
-        fp::walk(mem, start, max_frames)
+        fp::walk(at.arch, mem, start, max_frames)
     } else {
         fp::walk_intact(mem, start, max_frames)
     };

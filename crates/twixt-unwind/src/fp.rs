@@ -1,7 +1,10 @@
 //! The frame-pointer unwinder: the walk Go's execution tracer (`fpTracebackPCs`) and
-//! external profilers (perf, eBPF) make on arm64.
+//! external profilers (perf, eBPF) make on arm64 (R29) and amd64 (RBP).
 //!
 //! A frame record is two words: `[R29]` is the caller's R29 and `[R29+8]` the return PC.
+//! amd64's record has the same shape (`PUSHQ BP; MOVQ SP, BP` after the CALL's push, or
+//! the BP saved at the top of a `SUBQ`-allocated frame: `[RBP]` the caller's RBP,
+//! `[RBP+8]` the return PC), and it always lies inside the frame, at or above SP.
 //! The walk starts at the interrupted PC and R29 and follows records until R29 is 0 (the
 //! goroutine's root frame saved a zero R29). It has no metadata: it trusts R29 completely,
 //! so a half-computed R29, or one that still points into a popped frame, sends it into
@@ -13,13 +16,15 @@
 //! asyncPreempt frame, a signal or a stack copy may overwrite it at any moment. So a record
 //! below `SP-8` is reported even when the emulator's memory still happens to hold the old
 //! words there, because the real machine gives no such guarantee. That is [`walk`], the
-//! walk of the execution tracer after an asynchronous preemption. A profiling signal, on the
+//! walk of the execution tracer after an asynchronous preemption. On amd64 pushCall and
+//! asyncPreempt write `SP-8` and `SP-16`, so there every record below SP counts as lost
+//! ([`Arch::lowest_live_record`]). A profiling signal, on the
 //! other hand, runs on the signal stack and overwrites nothing, so a profiler's walk reads
 //! the records as they are: [`walk_intact`].
 
 use std::fmt;
 
-use crate::Memory;
+use crate::{Arch, Memory};
 
 /// Where the walk starts: the interrupted registers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,9 +120,10 @@ impl FpTrace {
 }
 
 /// Walks frame records from `start`, at most `max_frames` of them, after an injected call
-/// or a stack move: a record below `SP-8` ends the walk ([`FpEnd::BelowSp`]).
-pub fn walk<M: Memory + ?Sized>(mem: &M, start: FpStart, max_frames: usize) -> FpTrace {
-    walk_from(mem, start, max_frames, start.sp.wrapping_sub(8))
+/// or a stack move on `arch`: a record below what survives the injected call (`SP-8` on
+/// arm64, SP on amd64) ends the walk ([`FpEnd::BelowSp`]).
+pub fn walk<M: Memory + ?Sized>(arch: Arch, mem: &M, start: FpStart, max_frames: usize) -> FpTrace {
+    walk_from(mem, start, max_frames, arch.lowest_live_record(start.sp))
 }
 
 /// Walks frame records from `start` as a profiling signal sees them: nothing has
@@ -315,7 +321,7 @@ mod tests {
             sp,
             fp,
         };
-        let t = walk(&stack(), start, 16);
+        let t = walk(Arch::Arm64, &stack(), start, 16);
         judge(&t, start, &[RET, ROOT_RET], CALLER_FP)
     }
 
@@ -324,6 +330,7 @@ mod tests {
         assert_eq!(check(0x7fa0, 0x7f98).verdict, FpVerdict::Ok);
         assert_eq!(
             walk(
+                Arch::Arm64,
                 &stack(),
                 FpStart {
                     pc: 1,
@@ -395,7 +402,10 @@ mod tests {
             FpVerdict::Ok
         );
         // After an injected call the same record is in free stack.
-        assert_eq!(walk(&m, start, 16).end, FpEnd::BelowSp { record: 0x7f88 });
+        assert_eq!(
+            walk(Arch::Arm64, &m, start, 16).end,
+            FpEnd::BelowSp { record: 0x7f88 }
+        );
     }
 
     #[test]
@@ -409,7 +419,7 @@ mod tests {
             sp: 0x7fa0,
             fp: 0x7f98,
         };
-        let t = walk(&m, start, 16);
+        let t = walk(Arch::Arm64, &m, start, 16);
         assert!(matches!(t.end, FpEnd::NotAscending { .. }));
     }
 }

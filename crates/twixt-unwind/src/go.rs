@@ -1,23 +1,27 @@
-//! A model of the Go runtime's traceback on arm64 (`runtime.(*unwinder)`, traceback.go,
-//! Go 1.21+; the older `gentraceback` of Go 1.19-1.20 applies the same rules).
+//! A model of the Go runtime's traceback on arm64 and amd64 (`runtime.(*unwinder)`,
+//! traceback.go, Go 1.21+; the older `gentraceback` of Go 1.19-1.20 applies the same rules).
 //!
 //! Frames are `(pc, sp, fp, lr)` where `fp` is the *caller's* SP, not R29. The rules, as
-//! equations (section 5 of go-runtime-model.md, checked against traceback.go):
+//! equations (section 5 of go-runtime-model.md, checked against traceback.go); where the
+//! architectures differ ([`Arch`]) both are given:
 //!
-//! * `fp = sp + pcsp(f, pc)` (`resolveInternal`; a PC with no pcsp entry throws);
+//! * `fp = sp + pcsp(f, pc)` on arm64, `sp + pcsp(f, pc) + 8` on amd64, whose CALL pushed
+//!   the return PC (`resolveInternal`; a PC with no pcsp entry throws);
 //! * top frame (`FuncFlagTopFrame`): `lr = 0`, the walk ends;
 //! * SPWrite function, not innermost: a strict walk throws
 //!   "traceback: unexpected SPWRITE function"; printing and silent walks stop (`lr = 0`);
-//! * otherwise, when `(innermost && sp < fp) || lr == 0`: `lr = *(sp)`;
+//! * otherwise, on arm64 when `(innermost && sp < fp) || lr == 0`: `lr = *(sp)`; on amd64
+//!   when `lr == 0` (always: there is no LR register): `lr = *(fp - 8)`;
 //! * step (`next`): `lr == 0` finishes; `findfunc(lr)` failing is "unexpected return pc"
 //!   (strict walks throw "unknown caller pc"); `pc == lr && sp == fp` is "traceback stuck";
 //!   then `pc = lr, sp = fp, lr = 0`;
-//! * injected-call hop, after a frame of asyncPreempt, sigpanic or debugCallV2:
-//!   `x = *(sp); sp += 16;` and if `pcsp(pc) == 0` then `lr = x`;
+//! * injected-call hop (arm64 only: `usesLR && injectedCall`), after a frame of
+//!   asyncPreempt, sigpanic or debugCallV2: `x = *(sp); sp += 16;` and if `pcsp(pc) == 0`
+//!   then `lr = x`;
 //! * finish: a strict walk must end with `sp == stktopsp`, else
 //!   "traceback did not unwind completely".
 
-use crate::{FuncInfo, Memory, Metadata, Special};
+use crate::{Arch, FuncInfo, Memory, Metadata, Special};
 
 /// Which kind of walk the runtime is doing; it decides which errors throw.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -168,6 +172,8 @@ pub struct Walk {
     pub stktopsp: u64,
     /// Upper bound on frames.
     pub max_frames: usize,
+    /// The instruction set, whose rules differ where [`Arch`] says.
+    pub arch: Arch,
 }
 
 /// Runs the modelled unwinder from `start`.
@@ -193,7 +199,7 @@ pub fn unwind<Md: Metadata + ?Sized, M: Memory + ?Sized>(
     };
     let mut innermost = start.innermost;
     loop {
-        let frame = match resolve(meta, mem, &cur, innermost, walk.mode) {
+        let frame = match resolve(meta, mem, &cur, innermost, walk) {
             Ok(frame) => frame,
             Err(end) => return Traceback { frames, end },
         };
@@ -224,7 +230,7 @@ pub fn unwind<Md: Metadata + ?Sized, M: Memory + ?Sized>(
                 end: End::Stuck,
             };
         }
-        let injected = frame.func.special.is_injected_call();
+        let injected = walk.arch.uses_lr() && frame.func.special.is_injected_call();
         cur = Cursor {
             func: caller,
             pc: frame.lr,
@@ -233,7 +239,8 @@ pub fn unwind<Md: Metadata + ?Sized, M: Memory + ?Sized>(
             lr_slot: None,
         };
         if injected {
-            // The signal handler spilled the interrupted LR to the stack (pushCall).
+            // The signal handler spilled the interrupted LR to the stack (pushCall); amd64's
+            // pushCall pushes the resume PC like a CALL, which the next frame reads itself.
             let Some(x) = mem.read_u64(cur.sp) else {
                 return Traceback {
                     frames,
@@ -270,14 +277,15 @@ fn resolve<Md: Metadata + ?Sized, M: Memory + ?Sized>(
     mem: &M,
     cur: &Cursor,
     innermost: bool,
-    mode: Mode,
+    walk: Walk,
 ) -> Result<Frame, End> {
+    let mode = walk.mode;
     let f = &cur.func;
     let Some(delta) = meta.sp_delta(f, cur.pc) else {
         return Err(End::InvalidSpDelta { pc: cur.pc });
     };
     let sp_write = f.sp_write && f.special != Special::Cgocallback;
-    let fp = cur.sp.wrapping_add(delta);
+    let fp = walk.arch.caller_sp(cur.sp, delta);
     let mut lr = cur.lr;
     let mut lr_slot = cur.lr_slot;
     if f.top_frame {
@@ -289,12 +297,12 @@ fn resolve<Md: Metadata + ?Sized, M: Memory + ?Sized>(
             });
         }
         lr = 0;
-    } else if (innermost && cur.sp < fp) || lr == 0 {
-        let Some(value) = mem.read_u64(cur.sp) else {
-            return Err(End::ReadFault { addr: cur.sp });
+    } else if let Some(slot) = return_slot(walk.arch, cur, fp, innermost) {
+        let Some(value) = mem.read_u64(slot) else {
+            return Err(End::ReadFault { addr: slot });
         };
         lr = value;
-        lr_slot = Some(cur.sp);
+        lr_slot = Some(slot);
     }
     Ok(Frame {
         func: f.clone(),
@@ -305,6 +313,16 @@ fn resolve<Md: Metadata + ?Sized, M: Memory + ?Sized>(
         lr,
         lr_slot,
     })
+}
+
+/// The stack slot `resolveInternal` reads the return PC from, if it reads one: on arm64
+/// `[sp]` when `(innermost && sp < fp) || lr == 0`, on amd64 `[fp - 8]` when `lr == 0`.
+fn return_slot(arch: Arch, cur: &Cursor, fp: u64, innermost: bool) -> Option<u64> {
+    if arch.uses_lr() {
+        ((innermost && cur.sp < fp) || cur.lr == 0).then_some(cur.sp)
+    } else {
+        (cur.lr == 0).then(|| fp.wrapping_sub(8))
+    }
 }
 
 /// `finishInternal`: a strict walk must have reached the goroutine's top; the other walks

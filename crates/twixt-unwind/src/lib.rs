@@ -1,8 +1,9 @@
 //! Model stack unwinders: pure functions of (registers, memory, metadata) that say what a
 //! real unwinder would compute at an instruction boundary.
 //!
-//! [`go`] models the Go runtime's own traceback on arm64 (`runtime.(*unwinder)` in
-//! traceback.go): the one the garbage collector, stack copying and panics depend on.
+//! [`go`] models the Go runtime's own traceback (`runtime.(*unwinder)` in traceback.go) on
+//! arm64 and amd64 ([`arch`] holds what differs): the one the garbage collector, stack
+//! copying and panics depend on.
 //! [`fp`] models the frame-pointer walk of the execution tracer and external profilers.
 //! [`preempt`] models how an asynchronous preemption lands (`isAsyncSafePoint` and
 //! `sigctxt.pushCall`). [`boundary`] judges one interrupted boundary with both unwinders,
@@ -13,6 +14,7 @@
 //! Architecture invariant: a model unwinder never decides what is *right*; it only says what
 //! the modelled unwinder would do. The truth comes from the emulator harness.
 
+pub mod arch;
 pub mod boundary;
 pub mod fp;
 pub mod go;
@@ -20,6 +22,8 @@ pub mod preempt;
 pub mod verdict;
 
 use std::collections::BTreeMap;
+
+pub use arch::Arch;
 
 /// Reads 8-byte little-endian words of the goroutine's memory.
 pub trait Memory {

@@ -1,11 +1,12 @@
-//! How an asynchronous preemption lands on arm64: the static part of
+//! How an asynchronous preemption lands on arm64 and amd64: the static part of
 //! `runtime.isAsyncSafePoint` (may the runtime preempt at this PC, and where does it resume)
-//! and `sigctxt.pushCall` (the injected call to `asyncPreempt`), as pure functions.
+//! and `sigctxt.pushCall` (the injected call to `asyncPreempt`, per [`Arch`]), as pure
+//! functions.
 
 use std::fmt;
 
 use crate::go::Start;
-use crate::{Memory, Overlay};
+use crate::{Arch, Memory, Overlay};
 
 /// Why Go's own unwinder can never be asked to walk from a boundary of the function `name`
 /// on linux/arm64, or `None` when it can (from a profiling signal, a crash, a preemption).
@@ -204,7 +205,9 @@ pub fn decide(version: GoVersion, pc: u64, facts: &SafePointFacts<'_>) -> Decisi
 }
 
 /// Where `runtime.asyncPreempt` sits while the goroutine is stopped: the return PC of its
-/// call to `asyncPreempt2` and its frame size there (496 bytes on arm64).
+/// call to `asyncPreempt2` and its frame size there (its pcsp value: 496 bytes on arm64
+/// before go1.27; on amd64 the pushed BP and flags and `ADJSP`'s save area, 8 + 8 + 368 in
+/// preempt_amd64.s, not counting the resume PC pushCall pushed).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AsyncPreemptFrame {
     /// The PC after asyncPreempt's `CALL asyncPreempt2`.
@@ -218,9 +221,9 @@ pub struct AsyncPreemptFrame {
 pub struct Interrupted {
     /// SP at the interruption.
     pub sp: u64,
-    /// R30 (LR) at the interruption.
+    /// R30 (LR) at the interruption (unused on amd64, which has no link register).
     pub lr: u64,
-    /// R29 at the interruption.
+    /// The frame pointer at the interruption: R29 on arm64, RBP on amd64.
     pub r29: u64,
 }
 
@@ -241,13 +244,33 @@ pub struct PushedCall {
     pub start: Start,
 }
 
-/// The injected call at `regs`, resuming at `resume_pc` (see [`PushedCall`]).
+/// The injected call at `regs`, resuming at `resume_pc` (see [`PushedCall`]), on `arch`.
+///
+/// On amd64 (signal_amd64.go, preempt_amd64.s): pushCall `sp -= 8; [sp] = resume`, then
+/// asyncPreempt `PUSHQ BP` (`[sp-8] = RBP`), `PUSHFQ` (the flags, which no unwinder reads)
+/// and `ADJSP`: its SP at the call to asyncPreempt2 is `sp - F` where `F` is its pcsp
+/// there, and the walk's `fp - 8` is the pushed resume PC.
 pub fn push_call(
+    arch: Arch,
     version: GoVersion,
     regs: Interrupted,
     resume_pc: u64,
     frame: AsyncPreemptFrame,
 ) -> PushedCall {
+    if arch == Arch::Amd64 {
+        let pushed = regs.sp.wrapping_sub(8);
+        let ap_sp = pushed.wrapping_sub(frame.frame_size);
+        return PushedCall {
+            writes: vec![(pushed, resume_pc), (pushed.wrapping_sub(8), regs.r29)],
+            ap_sp,
+            start: Start {
+                pc: frame.return_pc,
+                sp: ap_sp,
+                lr: 0,
+                innermost: false,
+            },
+        };
+    }
     let pushed = regs.sp.wrapping_sub(16);
     let mut writes = vec![(pushed, regs.lr)];
     if version.push_call_saves_r29() {
@@ -272,12 +295,13 @@ pub fn push_call(
 /// goroutine reaches asyncPreempt.
 pub fn inject<M: Memory + ?Sized>(
     memory: &mut Overlay<'_, M>,
+    arch: Arch,
     version: GoVersion,
     regs: Interrupted,
     resume_pc: u64,
     frame: AsyncPreemptFrame,
 ) -> Start {
-    let call = push_call(version, regs, resume_pc, frame);
+    let call = push_call(arch, version, regs, resume_pc, frame);
     for (addr, value) in call.writes {
         memory.write_u64(addr, value);
     }

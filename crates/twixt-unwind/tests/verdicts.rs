@@ -13,7 +13,7 @@
 use twixt_unwind::go::{End, Mode, Start, Walk, unwind};
 use twixt_unwind::preempt::{AsyncPreemptFrame, GoVersion, Interrupted, inject};
 use twixt_unwind::verdict::{TrueFrame, Verdict, judge};
-use twixt_unwind::{FuncInfo, Metadata, Overlay, Special, WordMemory};
+use twixt_unwind::{Arch, FuncInfo, Metadata, Overlay, Special, WordMemory};
 
 struct Funcs;
 
@@ -94,6 +94,7 @@ fn strict() -> Walk {
         mode: Mode::Strict,
         stktopsp: TOP,
         max_frames: 16,
+        arch: Arch::Arm64,
     }
 }
 
@@ -125,6 +126,7 @@ fn preempt_walk(mem: &WordMemory, pc: u64, sp: u64, lr: u64) -> (Verdict, End) {
     let regs = Interrupted { sp, lr, r29: 0 };
     let s = inject(
         &mut overlay,
+        Arch::Arm64,
         GoVersion {
             minor: 23,
             patch: 4,
@@ -262,6 +264,7 @@ fn the_injected_call_hop_takes_lr_from_the_spill_when_the_frame_is_empty() {
     };
     let s = inject(
         &mut overlay,
+        Arch::Arm64,
         GoVersion {
             minor: 23,
             patch: 4,
