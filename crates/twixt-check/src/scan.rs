@@ -786,24 +786,11 @@ fn assemble(
     scanned: usize,
     outcomes: Vec<FunctionOutcome>,
 ) -> ScanReport {
-    // Broken records belong to the first shard only, so concatenated shards count them once.
-    let broken: &[(usize, String)] = if options.shard.is_none_or(|(k, _)| k == 0) {
-        prog.broken()
-    } else {
-        &[]
-    };
+    let mut unanalysed = broken_records(prog, options);
     let mut summary = Summary {
-        functions: scanned + broken.len(),
+        functions: scanned + unanalysed.len(),
         ..Summary::default()
     };
-    let mut unanalysed: Vec<Unanalysed> = broken
-        .iter()
-        .map(|(index, reason)| Unanalysed {
-            function: format!("<function #{index}>"),
-            pc: 0,
-            reason: format!("damaged metadata: {reason}"),
-        })
-        .collect();
     let mut findings = Vec::new();
     let mut stats = Vec::new();
     for outcome in outcomes {
@@ -844,6 +831,22 @@ fn assemble(
     }
 }
 
+/// The records too damaged to name a function, as unanalysed entries. They belong to the
+/// first shard only, so concatenated shards count them once.
+fn broken_records(prog: &GoProgram<'_>, options: &ScanOptions<'_>) -> Vec<Unanalysed> {
+    if options.shard.is_some_and(|(k, _)| k != 0) {
+        return Vec::new();
+    }
+    prog.broken()
+        .iter()
+        .map(|(index, reason)| Unanalysed {
+            function: format!("<function #{index}>"),
+            pc: 0,
+            reason: format!("damaged metadata: {reason}"),
+        })
+        .collect()
+}
+
 /// Whether any function's metadata is damaged (unreadable record or table).
 fn has_damage(prog: &GoProgram<'_>) -> bool {
     !prog.broken().is_empty() || prog.funcs().iter().any(|f| f.error.is_some())
@@ -852,16 +855,7 @@ fn has_damage(prog: &GoProgram<'_>) -> bool {
 /// The report of a scan that could not set up its model because the runtime functions it
 /// needs are damaged: every function is unanalysed, with its own damage when it has one.
 fn unrunnable(prog: &GoProgram<'_>, options: &ScanOptions<'_>, what: &str) -> ScanReport {
-    let first_shard = options.shard.is_none_or(|(k, _)| k == 0);
-    let broken = if first_shard { prog.broken() } else { &[] };
-    let mut unanalysed: Vec<Unanalysed> = broken
-        .iter()
-        .map(|(index, reason)| Unanalysed {
-            function: format!("<function #{index}>"),
-            pc: 0,
-            reason: format!("damaged metadata: {reason}"),
-        })
-        .collect();
+    let mut unanalysed = broken_records(prog, options);
     for f in selected(prog, options) {
         unanalysed.push(Unanalysed {
             function: f.info.name.to_string(),
